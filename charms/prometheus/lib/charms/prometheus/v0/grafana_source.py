@@ -1,0 +1,343 @@
+"""The `grafana-source` relation (interface `grafana_datasource`), both halves.
+
+A provider (a Prometheus) tells a requirer (a Grafana) where its HTTP API is; the requirer
+provisions one data source per provider unit. Two wire formats exist in the wild and this
+library speaks both, so a charm using it works with Canonical's COS charms and with the legacy
+`prometheus2` / `grafana` charms that labs still run.
+
+COS format (the provider writes):
+    app data  `grafana_source_data`: JSON {"model", "model_uuid", "application", "type",
+              "extra_fields", "secure_extra_fields"} (leader only)
+    unit data `grafana_source_host`: this unit's server URL (older COS charms write `host:port`)
+    the requirer writes back app data `grafana_uid` and `datasource_uids` (JSON: unit -> uid)
+
+Legacy format (the provider writes unit data, plain strings):
+    `type`, `url`, `description`; `username` and `password` only when both are set.
+
+Provider use (in the charm's reconcile):
+
+    self.grafana_source = grafana_source.GrafanaSourceProvider(self)
+    ...
+    self.grafana_source.publish(f"http://{address}:{port}", description="Prometheus on ...")
+
+Requirer use:
+
+    self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
+    ...
+    sources = self.grafana_source.sources()      # validated, sorted, never raises on remote data
+    self.grafana_source.publish_uids(grafana_uid, sources)
+
+Relation data comes from another administrator's charm: every field is validated here, invalid
+units are skipped with a logged warning, and nothing a remote charm writes can raise out of
+`sources()`. COS `secure_extra_fields` are not used (secrets do not belong in relation data), and
+only flat `extra_fields` with scalar values are passed on as jsonData.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import re
+import urllib.parse
+from collections.abc import Mapping, MutableMapping
+
+import ops
+
+# The unique identifier of this library on Charmhub.
+LIBID = "ebe79b7b8fec4e3283927daa1b8f059d"
+# Increment on an incompatible API change.
+LIBAPI = 0
+# Increment on every released change.
+LIBPATCH = 1
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RELATION_NAME = "grafana-source"
+
+MAX_URL_LENGTH = 2048
+MAX_TEXT_LENGTH = 256
+MAX_EXTRA_FIELDS = 32
+# Grafana limits a data source uid to 40 characters of [a-zA-Z0-9_-].
+MAX_UID_LENGTH = 40
+
+# Grafana plugin ids: "prometheus", "loki", "grafana-pyroscope-datasource", ...
+_TYPE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+# Juju model and application names: lowercase letters, digits and single hyphens.
+_JUJU_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# Printable ASCII without space: what a URL may contain once percent-encoded.
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """One provider unit's server, validated and ready to provision in Grafana."""
+
+    uid: str
+    name: str
+    type: str
+    url: str
+    unit: str
+    application: str
+    model: str
+    relation_id: int
+    wire_format: str
+    description: str = ""
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = dataclasses.field(default=None, repr=False)
+    json_data: Mapping[str, str | int | float | bool] = dataclasses.field(default_factory=dict)
+
+
+def validate_url(url: object) -> str:
+    """Return `url` if it is a plain http(s) URL with a host; raise ValueError otherwise."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"url must be a non-empty string, got {_show(url)}")
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"url is longer than {MAX_URL_LENGTH} characters")
+    if not _URL_CHARS.fullmatch(url):
+        raise ValueError(f"url has whitespace, control or non-ASCII characters: {_show(url)}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"url must start with http:// or https://, got {_show(url)}")
+    try:
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError:
+        raise ValueError(f"url has an invalid port: {_show(url)}") from None
+    if not parts.hostname or port == 0:
+        raise ValueError(f"url has no host or a zero port: {_show(url)}")
+    if parts.username is not None or parts.query or parts.fragment:
+        raise ValueError(f"url must not carry credentials, a query or a fragment: {_show(url)}")
+    return url
+
+
+def datasource_uid(model: str, application: str, unit_number: int) -> str:
+    """Return the Grafana data source uid of a provider unit.
+
+    It depends only on the unit's model, application and number, so it survives leader changes,
+    charm upgrades and Grafana redeploys. Juju names never contain `_`, so the readable form
+    `model_application_N` is unambiguous; names too long for Grafana's 40 characters are hashed.
+    """
+    readable = f"{model}_{application}_{unit_number}"
+    if len(readable) <= MAX_UID_LENGTH:
+        return readable
+    digest = hashlib.sha256(f"{model}/{application}/{unit_number}".encode()).hexdigest()
+    return f"juju-{digest[: MAX_UID_LENGTH - 5]}"
+
+
+class GrafanaSourceProvider(ops.Object):
+    """The provider half: publish this unit's server to every related Grafana."""
+
+    def __init__(self, charm: ops.CharmBase, relation_name: str = DEFAULT_RELATION_NAME):
+        super().__init__(charm, relation_name)
+        self._charm = charm
+        self._relation_name = relation_name
+
+    def publish(self, url: str, *, source_type: str = "prometheus", description: str = "") -> bool:
+        """Write both wire formats to every relation; return True if any databag changed.
+
+        Raises:
+            ValueError: `url`, `source_type` or `description` is invalid (a bug in the caller).
+        """
+        validate_url(url)
+        if not _TYPE.fullmatch(source_type):
+            raise ValueError(f"source type {source_type!r} is not a Grafana plugin id")
+        _check_text("description", description)
+        model = self._charm.model
+        unit_data = {
+            "grafana_source_host": url,
+            "type": source_type,
+            "url": url,
+            "description": description,
+        }
+        app_data = {
+            "grafana_source_data": json.dumps(
+                {
+                    "model": model.name,
+                    "model_uuid": model.uuid,
+                    "application": model.app.name,
+                    "type": source_type,
+                    "extra_fields": {},
+                    "secure_extra_fields": {},
+                },
+                sort_keys=True,
+            )
+        }
+        changed = False
+        for relation in model.relations[self._relation_name]:
+            changed |= _update(relation.data[model.unit], unit_data)
+            if model.unit.is_leader():
+                changed |= _update(relation.data[model.app], app_data)
+        return changed
+
+
+class GrafanaSourceRequirer(ops.Object):
+    """The requirer half: read every provider unit's data source, validated."""
+
+    def __init__(self, charm: ops.CharmBase, relation_name: str = DEFAULT_RELATION_NAME):
+        super().__init__(charm, relation_name)
+        self._charm = charm
+        self._relation_name = relation_name
+
+    def sources(self) -> list[DataSource]:
+        """Return the data source of every valid provider unit, in a stable order.
+
+        COS keys are preferred; legacy keys are the fallback. A unit whose data is missing or
+        invalid is skipped with a warning (it may simply not have written its data yet).
+        """
+        found: list[DataSource] = []
+        for relation in self._charm.model.relations[self._relation_name]:
+            if relation.app is None:
+                continue
+            cos_app = _parse_cos_app_data(relation.data[relation.app].get("grafana_source_data"))
+            for unit in relation.units:
+                try:
+                    found.append(self._source(relation, unit, cos_app))
+                except ValueError as e:
+                    logger.warning("grafana-source: ignoring %s: %s", unit.name, e)
+        return sorted(found, key=lambda s: (s.model, s.application, _unit_number(s.unit)))
+
+    def publish_uids(self, grafana_uid: str, sources: list[DataSource]) -> bool:
+        """Tell each provider the uids of its data sources; return True if anything changed.
+
+        Only the leader may write application data; on other units this does nothing.
+        """
+        model = self._charm.model
+        if not model.unit.is_leader():
+            return False
+        changed = False
+        for relation in model.relations[self._relation_name]:
+            uids = {s.unit: s.uid for s in sources if s.relation_id == relation.id}
+            wanted = {
+                "grafana_uid": grafana_uid,
+                "datasource_uids": json.dumps(uids, sort_keys=True),
+            }
+            changed |= _update(relation.data[model.app], wanted)
+        return changed
+
+    def _source(
+        self, relation: ops.Relation, unit: ops.Unit, cos_app: Mapping[str, object] | None
+    ) -> DataSource:
+        data = relation.data[unit]
+        application = relation.app.name if relation.app else unit.app.name
+        number = _unit_number(unit.name)
+        host = data.get("grafana_source_host")
+        if cos_app is not None and host:
+            model = str(cos_app["model"])
+            url = validate_url(host if "://" in host else f"http://{host}")
+            return DataSource(
+                uid=datasource_uid(model, application, number),
+                name=f"{model}/{unit.name}",
+                type=str(cos_app["type"]),
+                url=url,
+                unit=unit.name,
+                application=application,
+                model=model,
+                relation_id=relation.id,
+                wire_format="cos",
+                json_data=_extra_fields(cos_app.get("extra_fields"), unit.name),
+            )
+        if "type" not in data:
+            raise ValueError("no data source published yet (neither COS nor legacy keys)")
+        source_type = data["type"]
+        if not _TYPE.fullmatch(source_type):
+            raise ValueError(f"type {_show(source_type)} is not a Grafana plugin id")
+        user, password = data.get("username"), data.get("password")
+        if (user is None) != (password is None):
+            raise ValueError("legacy username and password must be set together")
+        if user is not None:
+            _check_text("username", user)
+            _check_text("password", password, show=False)
+        description = data.get("description", "")
+        _check_text("description", description)
+        model = self._charm.model.name
+        return DataSource(
+            uid=datasource_uid(model, application, number),
+            name=f"{model}/{unit.name}",
+            type=source_type,
+            url=validate_url(data.get("url", "")),
+            unit=unit.name,
+            application=application,
+            model=model,
+            relation_id=relation.id,
+            wire_format="legacy",
+            description=description,
+            basic_auth_user=user,
+            basic_auth_password=password,
+        )
+
+
+def _parse_cos_app_data(raw: str | None) -> dict[str, object] | None:
+    """Return the COS `grafana_source_data` if present and valid, else None (with a warning)."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        logger.warning("grafana-source: grafana_source_data is not JSON: %s", _show(raw))
+        return None
+    if not isinstance(data, dict):
+        logger.warning("grafana-source: grafana_source_data is not an object: %s", _show(raw))
+        return None
+    model, source_type = data.get("model"), data.get("type")
+    if not isinstance(model, str) or not _JUJU_NAME.fullmatch(model) or len(model) > 63:
+        logger.warning("grafana-source: bad model in grafana_source_data: %s", _show(model))
+        return None
+    if not isinstance(source_type, str) or not _TYPE.fullmatch(source_type):
+        logger.warning("grafana-source: bad type in grafana_source_data: %s", _show(source_type))
+        return None
+    return data
+
+
+def _extra_fields(raw: object, unit: str) -> dict[str, str | int | float | bool]:
+    """Keep the flat, scalar, well-named COS extra_fields; drop the rest with a warning."""
+    if raw is None or raw == {}:
+        return {}
+    if not isinstance(raw, dict):
+        logger.warning("grafana-source: %s: extra_fields is not an object, ignored", unit)
+        return {}
+    kept: dict[str, str | int | float | bool] = {}
+    for key, value in raw.items():
+        if _FIELD_NAME.fullmatch(str(key)) and _is_scalar(value) and len(kept) < MAX_EXTRA_FIELDS:
+            kept[key] = value
+        else:
+            logger.warning("grafana-source: %s: extra field %s ignored", unit, _show(key))
+    return kept
+
+
+def _is_scalar(value: object) -> bool:
+    """Return True for a value jsonData can hold safely: short text, a number or a bool."""
+    if isinstance(value, str):
+        return len(value) <= MAX_TEXT_LENGTH and value.isprintable()
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (bool, int))
+
+
+def _check_text(field: str, value: object, *, show: bool = True) -> None:
+    """Raise ValueError unless `value` is a short single line of printable text."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH or not value.isprintable():
+        shown = _show(value) if show else "(hidden)"
+        raise ValueError(f"{field} must be printable text of at most {MAX_TEXT_LENGTH}: {shown}")
+
+
+def _unit_number(unit_name: str) -> int:
+    return int(unit_name.rsplit("/", 1)[1])
+
+
+def _update(databag: MutableMapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Set the keys of `wanted` that differ; return True if anything was written."""
+    changed = False
+    for key, value in wanted.items():
+        if databag.get(key) != value:
+            databag[key] = value
+            changed = True
+    return changed
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """Render remote data for a log line: escaped, and cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"

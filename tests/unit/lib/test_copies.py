@@ -1,0 +1,29 @@
+"""Each charm packs on its own, so shared libraries are copies: they must never drift apart."""
+
+import pathlib
+
+CHARMS = pathlib.Path(__file__).parents[3] / "charms"
+
+
+def _libraries() -> dict[str, dict[str, bytes]]:
+    """Map each library path (relative to lib/) to the bytes each charm carries."""
+    found: dict[str, dict[str, bytes]] = {}
+    for path in CHARMS.glob("*/lib/charms/**/*.py"):
+        charm = path.relative_to(CHARMS).parts[0]
+        relative = str(path.relative_to(CHARMS / charm / "lib"))
+        found.setdefault(relative, {})[charm] = path.read_bytes()
+    return found
+
+
+def test_grafana_source_library_is_in_both_charms():
+    copies = _libraries()["charms/prometheus/v0/grafana_source.py"]
+    assert sorted(copies) == ["grafana", "prometheus"]
+
+
+def test_every_shared_library_copy_is_identical():
+    drifted = {
+        library: sorted(copies)
+        for library, copies in _libraries().items()
+        if len(set(copies.values())) > 1
+    }
+    assert not drifted, f"copies differ, re-copy from the owner charm: {drifted}"
