@@ -1,0 +1,65 @@
+"""The packed charms: run after packing (`tox -e packed`); fails if a piece is missing.
+
+A charm is a zip that Juju unpacks and runs through `dispatch`; these are the pieces without
+which a unit errors on its first hook.
+"""
+
+import pathlib
+import zipfile
+
+import pytest
+import yaml
+
+CHARMS = pathlib.Path(__file__).parents[2] / "charms"
+NAMES = ("prometheus", "grafana")
+
+
+def archive(name: str) -> zipfile.ZipFile:
+    path = CHARMS / name / f"{name}_amd64.charm"
+    assert path.is_file(), f"{path} is missing: pack first (tox -e pack, or .ci/pack in CI)"
+    return zipfile.ZipFile(path)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_archive_has_dispatch_charm_code_and_shared_library(name: str):
+    files = set(archive(name).namelist())
+
+    for required in (
+        "dispatch",
+        "manifest.yaml",
+        "src/charm.py",
+        f"src/{name}.py",
+        "lib/charms/prometheus/v0/grafana_source.py",
+    ):
+        assert required in files, f"{name}: {required} not packed"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_archive_venv_carries_the_runtime_dependencies(name: str):
+    files = archive(name).namelist()
+
+    for package in ("ops", "yaml", "charmlibs/apt", "charmlibs/systemd"):
+        assert any(f"/site-packages/{package}/__init__.py" in f for f in files), (
+            f"{name}: {package} missing from the packed venv"
+        )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_archive_is_built_for_jammy_amd64(name: str):
+    manifest = yaml.safe_load(archive(name).read("manifest.yaml"))
+
+    bases = [(b["name"], b["channel"], b["architectures"]) for b in manifest["bases"]]
+    assert bases == [("ubuntu", "22.04", ["amd64"])]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_archive_charmcraft_yaml_names_the_charm(name: str):
+    metadata = yaml.safe_load(archive(name).read("metadata.yaml"))
+
+    assert metadata["name"] == name
+
+
+def test_grafana_archive_ships_its_dashboards():
+    dashboards = [f for f in archive("grafana").namelist() if f.startswith("src/dashboards/")]
+
+    assert any(f.endswith(".json") for f in dashboards)
