@@ -1,0 +1,448 @@
+"""The bundle and the MAAS overlay agree with the charms they deploy; no Juju needed.
+
+Juju only finds most bundle mistakes halfway through a deploy (a typo in an endpoint, a charm
+path that points nowhere, a machine no application uses). This test finds them first: it loads
+the bundle and the overlay, merges them the way `juju deploy --overlay` does, and checks the
+result against each charm's charmcraft.yaml. With REQUIRE_PACKED=1 (CI, after packing) it also
+opens the packed charms the bundle names.
+"""
+
+import copy
+import os
+import pathlib
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+CHARMS = ROOT / "charms"
+BUNDLE = ROOT / "bundles" / "monitoring.yaml"
+OVERLAY = ROOT / "bundles" / "overlays" / "maas.yaml"
+ROLES = ("provides", "requires")
+
+Doc = dict[str, Any]
+
+
+# --- Juju's overlay merge -------------------------------------------------------------------
+
+
+def resolve_charm_paths(doc: Doc, directory: pathlib.Path) -> Doc:
+    """Return a copy of a bundle document whose relative charm paths are absolute.
+
+    Juju resolves a path starting with `.` against the directory of the file that names it, so
+    a path in an overlay is relative to the overlay, not to the bundle.
+    """
+    doc = copy.deepcopy(doc)
+    for spec in (doc.get("applications") or {}).values():
+        charm = (spec or {}).get("charm")
+        if isinstance(charm, str) and charm.startswith("."):
+            spec["charm"] = os.path.abspath(directory / charm)
+    return doc
+
+
+def merge_overlay(base: Doc, overlay: Doc) -> Doc:
+    """Return base with overlay applied, by the rules of juju/charm's ReadAndMergeBundleData.
+
+    Machines replace the base's; relations append; an application merges key by key (an empty
+    one removes the application and its relations); other top-level scalars overwrite.
+    """
+    merged = copy.deepcopy(base)
+    for key, value in copy.deepcopy(overlay).items():
+        if key == "applications":
+            for name, spec in (value or {}).items():
+                _merge_application(merged, name, spec)
+        elif key == "relations":
+            merged["relations"] = [*(merged.get("relations") or []), *value]
+        elif key == "machines":
+            if value is not None:
+                merged["machines"] = value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_application(bundle: Doc, name: str, overlay_spec: Doc | None) -> None:
+    applications = bundle.setdefault("applications", {})
+    if not overlay_spec:
+        applications.pop(name, None)
+        bundle["relations"] = [
+            pair
+            for pair in bundle.get("relations") or []
+            if name not in (endpoint.split(":")[0] for endpoint in pair)
+        ]
+        return
+    spec = applications.setdefault(name, {})
+    for key, value in overlay_spec.items():
+        if isinstance(value, dict) and value:
+            # Maps (options, annotations, bindings) merge; a null value deletes its key.
+            inner = {**(spec.get(key) or {}), **value}
+            spec[key] = {k: v for k, v in inner.items() if v is not None}
+        else:
+            # Scalars and lists overwrite; an empty map clears the base's.
+            spec[key] = value
+
+
+def deployable(bundle: Doc, overlay: Doc | None = None) -> Doc:
+    """What Juju deploys from these two documents as read from BUNDLE and OVERLAY."""
+    merged = resolve_charm_paths(bundle, BUNDLE.parent)
+    if overlay is not None:
+        merged = merge_overlay(merged, resolve_charm_paths(overlay, OVERLAY.parent))
+    return merged
+
+
+# --- the checker ----------------------------------------------------------------------------
+
+
+def load_charm(charm_dir: pathlib.Path) -> Doc:
+    """The charmcraft.yaml of one charm directory."""
+    return yaml.safe_load((charm_dir / "charmcraft.yaml").read_text())
+
+
+def packed_names(charm: Doc) -> set[str]:
+    """File names `charmcraft pack` writes for this charm: one per platform."""
+    return {f"{charm['name']}_{platform}.charm" for platform in charm["platforms"]}
+
+
+def problems(bundle: Doc) -> list[str]:
+    """Everything in a merged, path-resolved bundle that Juju would reject or deploy wrongly."""
+    found: list[str] = []
+    applications: dict[str, Doc] = bundle.get("applications") or {}
+    machines: dict[str, Doc] = bundle.get("machines") or {}
+    charms: dict[str, Doc] = {}
+    for app, spec in applications.items():
+        charm = _check_charm_path(app, str(spec.get("charm", "")), found)
+        if charm is not None:
+            charms[app] = charm
+    bases = {charm["base"] for charm in charms.values()}
+
+    default_base = str(bundle.get("default-base", "")).removesuffix("/stable")
+    if bases and bases != {default_base}:
+        found.append(f"default-base {default_base!r} is not the charms' base {sorted(bases)}")
+    for number, machine in machines.items():
+        if not (machine or {}).get("base"):
+            found.append(f"machine {number} has no base")
+        elif bases and machine["base"].removesuffix("/stable") not in bases:
+            found.append(f"machine {number}: base {machine['base']!r} is not {sorted(bases)}")
+
+    used: set[str] = set()
+    for app, spec in applications.items():
+        found += _check_placement(app, spec, machines, applications, used)
+    found += [
+        f"machine {number} is not used by any application" for number in machines.keys() - used
+    ]
+
+    for pair in bundle.get("relations") or []:
+        found += _check_relation(pair, charms)
+    return found
+
+
+def _check_charm_path(app: str, path: str, found: list[str]) -> Doc | None:
+    """Return the charmcraft.yaml behind a bundle's charm path, or record why there is none."""
+    charm_dir = pathlib.Path(path).parent
+    if not path.startswith("/") or charm_dir.parent != CHARMS:
+        found.append(f"{app}: charm {path!r} is not a file in {CHARMS}/<name>/")
+        return None
+    if not (charm_dir / "charmcraft.yaml").is_file():
+        found.append(f"{app}: {charm_dir} has no charmcraft.yaml")
+        return None
+    charm = load_charm(charm_dir)
+    if charm["name"] != charm_dir.name or pathlib.Path(path).name not in packed_names(charm):
+        found.append(f"{app}: charm {path!r} is not what charmcraft packs: {packed_names(charm)}")
+        return None
+    return charm
+
+
+def _check_placement(
+    app: str, spec: Doc, machines: dict[str, Doc], applications: dict[str, Doc], used: set[str]
+) -> list[str]:
+    """Check an application's `to:` against its num_units and the bundle's machines."""
+    to = spec.get("to")
+    if to is None:
+        return []
+    found: list[str] = []
+    if len(to) != spec.get("num_units", 1):
+        found.append(f"{app}: num_units {spec.get('num_units', 1)} but {len(to)} placements")
+    for target in to:
+        # "0", "lxd:0", "new", "lxd:new", "other-app/0": the part after the container type.
+        machine = str(target).rpartition(":")[2]
+        if machine == "new":
+            continue
+        if machine in machines:
+            used.add(machine)
+        elif not ("/" in machine and machine.split("/")[0] in applications):
+            found.append(f"{app}: placement {target!r} names no machine or unit of this bundle")
+    return found
+
+
+def _check_relation(pair: list[str], charms: dict[str, Doc]) -> list[str]:
+    """Check that a relation joins a provides and a requires endpoint of the same interface."""
+    ends: list[tuple[str, str]] = []
+    for endpoint in pair:
+        app, _, name = endpoint.partition(":")
+        if app not in charms:
+            return [f"relation {pair}: {app!r} is not an application with a known charm"]
+        if not name:
+            return [f"relation {pair}: name the endpoint ({app}:<endpoint>)"]
+        charm = charms[app]
+        if name in (charm.get("peers") or {}):
+            return [f"relation {pair}: {endpoint} is a peer endpoint"]
+        roles = [role for role in ROLES if name in (charm.get(role) or {})]
+        if not roles:
+            return [f"relation {pair}: charm {charm['name']} has no endpoint {name!r}"]
+        ends.append((roles[0], charm[roles[0]][name]["interface"]))
+    (role_a, interface_a), (role_b, interface_b) = ends
+    if interface_a != interface_b:
+        return [f"relation {pair}: interfaces differ ({interface_a} and {interface_b})"]
+    if role_a == role_b:
+        return [f"relation {pair}: both endpoints are {role_a}, one must provide"]
+    return []
+
+
+# --- the real files -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def bundle() -> Doc:
+    return yaml.safe_load(BUNDLE.read_text())
+
+
+@pytest.fixture
+def overlay() -> Doc:
+    return yaml.safe_load(OVERLAY.read_text())
+
+
+def test_bundle_alone_is_consistent_with_the_charms(bundle: Doc):
+    assert problems(deployable(bundle)) == []
+
+
+def test_bundle_with_maas_overlay_is_consistent_with_the_charms(bundle: Doc, overlay: Doc):
+    assert problems(deployable(bundle, overlay)) == []
+
+
+def test_bundle_deploys_both_charms_from_their_packed_files(bundle: Doc):
+    charms = {app: spec["charm"] for app, spec in deployable(bundle)["applications"].items()}
+
+    assert charms == {
+        "prometheus": str(CHARMS / "prometheus" / "prometheus_amd64.charm"),
+        "grafana": str(CHARMS / "grafana" / "grafana_amd64.charm"),
+    }
+
+
+def test_bundle_relates_datasource_and_scrape_endpoints(bundle: Doc):
+    relations = {frozenset(pair) for pair in bundle["relations"]}
+
+    assert relations == {
+        frozenset({"prometheus:grafana-source", "grafana:grafana-source"}),
+        frozenset({"grafana:metrics-endpoint", "prometheus:metrics-endpoint"}),
+    }
+
+
+def test_bundle_alone_needs_no_tags_or_machines_so_it_deploys_on_lxd(bundle: Doc):
+    assert "machines" not in bundle
+    for spec in bundle["applications"].values():
+        assert spec.keys() <= {"charm", "num_units", "options"}
+
+
+def test_maas_overlay_puts_each_application_on_its_tagged_machine(bundle: Doc, overlay: Doc):
+    merged = deployable(bundle, overlay)
+
+    tags = {
+        app: [merged["machines"][machine]["constraints"] for machine in spec["to"]]
+        for app, spec in merged["applications"].items()
+    }
+    assert tags == {"prometheus": ["tags=prometheus"], "grafana": ["tags=grafana"]}
+
+
+@pytest.mark.parametrize("app", ["prometheus", "grafana"])
+def test_packed_charm_is_the_one_the_bundle_expects(bundle: Doc, app: str):
+    path = pathlib.Path(deployable(bundle)["applications"][app]["charm"])
+    if not path.is_file():
+        if os.environ.get("REQUIRE_PACKED") == "1":
+            pytest.fail(f"{path} is missing although REQUIRE_PACKED=1: pack first")
+        pytest.skip(f"{path.name} is not packed (tox -e pack; CI sets REQUIRE_PACKED=1)")
+    charm = load_charm(path.parent)
+
+    with zipfile.ZipFile(path) as archive:
+        metadata = yaml.safe_load(archive.read("metadata.yaml"))
+        manifest = yaml.safe_load(archive.read("manifest.yaml"))
+
+    assert metadata["name"] == charm["name"] == app
+    for role in (*ROLES, "peers"):
+        assert metadata.get(role) == charm.get(role), f"{role} in the archive differ"
+    name, _, channel = bundle["default-base"].removesuffix("/stable").partition("@")
+    platform = path.stem.removeprefix(f"{app}_")
+    assert {"name": name, "channel": channel, "architectures": [platform]} in manifest["bases"]
+
+
+# --- the checker catches broken bundles -----------------------------------------------------
+
+
+def _set_charm(path: str) -> Callable[[Doc, Doc], None]:
+    def mutate(bundle: Doc, overlay: Doc) -> None:
+        bundle["applications"]["prometheus"]["charm"] = path
+
+    return mutate
+
+
+def _set_relation(pair: list[str]) -> Callable[[Doc, Doc], None]:
+    def mutate(bundle: Doc, overlay: Doc) -> None:
+        bundle["relations"][0] = pair
+
+    return mutate
+
+
+def _overlay_charm_path(bundle: Doc, overlay: Doc) -> None:
+    # The same text as in the bundle, but Juju reads it relative to bundles/overlays/.
+    overlay["applications"]["grafana"]["charm"] = "../charms/grafana/grafana_amd64.charm"
+
+
+def _machine_without_base(bundle: Doc, overlay: Doc) -> None:
+    del overlay["machines"]["1"]["base"]
+
+
+def _unused_machine(bundle: Doc, overlay: Doc) -> None:
+    overlay["machines"]["2"] = {"base": "ubuntu@22.04", "constraints": "tags=spare"}
+
+
+def _two_units_one_placement(bundle: Doc, overlay: Doc) -> None:
+    bundle["applications"]["grafana"]["num_units"] = 2
+
+
+def _placement_on_missing_machine(bundle: Doc, overlay: Doc) -> None:
+    overlay["applications"]["grafana"]["to"] = ["7"]
+
+
+def _noble_default_base(bundle: Doc, overlay: Doc) -> None:
+    bundle["default-base"] = "ubuntu@24.04/stable"
+
+
+def _focal_machine(bundle: Doc, overlay: Doc) -> None:
+    overlay["machines"]["0"]["base"] = "ubuntu@20.04"
+
+
+BROKEN = {
+    "charm path without the platform": (
+        _set_charm("../charms/prometheus/prometheus.charm"),
+        "is not what charmcraft packs",
+    ),
+    "charm path relative to the wrong directory": (
+        _set_charm("./charms/prometheus/prometheus_amd64.charm"),
+        "is not a file in",
+    ),
+    "charm from Charmhub instead of the packed file": (_set_charm("prometheus2"), "is not a file"),
+    "charm path repeated in the overlay": (_overlay_charm_path, "grafana: charm"),
+    "endpoint typo": (
+        _set_relation(["prometheus:grafana-sources", "grafana:grafana-source"]),
+        "has no endpoint 'grafana-sources'",
+    ),
+    "endpoint left to Juju to guess": (
+        _set_relation(["prometheus", "grafana:grafana-source"]),
+        "name the endpoint",
+    ),
+    "unknown application": (
+        _set_relation(["prometheus2:grafana-source", "grafana:grafana-source"]),
+        "'prometheus2' is not an application",
+    ),
+    "interfaces differ": (
+        _set_relation(["prometheus:grafana-source", "grafana:metrics-endpoint"]),
+        "interfaces differ",
+    ),
+    "two requirers": (
+        _set_relation(["prometheus:metrics-endpoint", "prometheus:metrics-endpoint"]),
+        "both endpoints are requires",
+    ),
+    "peer endpoint": (
+        _set_relation(["prometheus:prometheus-peers", "grafana:grafana-peers"]),
+        "is a peer endpoint",
+    ),
+    "machine without base": (_machine_without_base, "machine 1 has no base"),
+    "machine nobody uses": (_unused_machine, "machine 2 is not used"),
+    "num_units disagrees with to": (_two_units_one_placement, "num_units 2 but 1 placements"),
+    "placement on a missing machine": (_placement_on_missing_machine, "placement '7'"),
+    "default-base not the charms' base": (_noble_default_base, "default-base"),
+    "machine base not the charms' base": (_focal_machine, "machine 0: base 'ubuntu@20.04'"),
+}
+
+
+@pytest.mark.parametrize(("mutate", "expected"), BROKEN.values(), ids=BROKEN.keys())
+def test_checker_reports_a_broken_bundle(
+    bundle: Doc, overlay: Doc, mutate: Callable[[Doc, Doc], None], expected: str
+):
+    mutate(bundle, overlay)
+
+    found = problems(deployable(bundle, overlay))
+
+    assert any(expected in problem for problem in found), found
+
+
+# --- the merge itself -----------------------------------------------------------------------
+
+
+BASE = {
+    "default-base": "ubuntu@22.04/stable",
+    "machines": {"0": {"constraints": "mem=4G"}, "1": {}},
+    "applications": {
+        "a": {"charm": "a", "num_units": 1, "options": {"x": 1, "y": 2}, "to": ["0"]},
+        "b": {"charm": "b"},
+    },
+    "relations": [["a:r", "b:r"]],
+}
+
+
+def test_merge_replaces_machines_whole():
+    merged = merge_overlay(BASE, {"machines": {"5": {"base": "ubuntu@22.04"}}})
+
+    assert merged["machines"] == {"5": {"base": "ubuntu@22.04"}}
+
+
+def test_merge_merges_maps_and_a_null_deletes_a_key():
+    merged = merge_overlay(BASE, {"applications": {"a": {"options": {"y": 3, "x": None}}}})
+
+    assert merged["applications"]["a"]["options"] == {"y": 3}
+    assert merged["applications"]["a"]["charm"] == "a"
+
+
+def test_merge_overwrites_scalars_and_lists():
+    merged = merge_overlay(
+        BASE, {"default-base": "ubuntu@24.04", "applications": {"a": {"num_units": 2, "to": []}}}
+    )
+
+    assert merged["default-base"] == "ubuntu@24.04"
+    assert merged["applications"]["a"]["num_units"] == 2
+    assert merged["applications"]["a"]["to"] == []
+
+
+def test_merge_appends_relations_and_adds_new_applications():
+    merged = merge_overlay(
+        BASE, {"applications": {"c": {"charm": "c"}}, "relations": [["c", "a"]]}
+    )
+
+    assert merged["relations"] == [["a:r", "b:r"], ["c", "a"]]
+    assert merged["applications"]["c"] == {"charm": "c"}
+
+
+def test_merge_empty_application_removes_it_and_its_relations():
+    merged = merge_overlay(BASE, {"applications": {"b": None}})
+
+    assert "b" not in merged["applications"]
+    assert merged["relations"] == []
+
+
+def test_merge_leaves_its_inputs_alone():
+    before = copy.deepcopy(BASE)
+
+    merge_overlay(BASE, {"machines": {}, "applications": {"a": {"options": {"x": 9}}}})
+
+    assert before == BASE
+
+
+def test_overlay_charm_paths_resolve_relative_to_the_overlay():
+    overlay = {"applications": {"a": {"charm": "../a_amd64.charm"}, "b": {"charm": "b"}}}
+
+    resolved = resolve_charm_paths(overlay, OVERLAY.parent)
+
+    assert resolved["applications"]["a"]["charm"] == str(ROOT / "bundles" / "a_amd64.charm")
+    assert resolved["applications"]["b"]["charm"] == "b"
