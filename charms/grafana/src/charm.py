@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Juju wiring for Grafana on a machine: config, relations, secret and actions to grafana.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import urllib.parse
+from pathlib import Path
+
+import ops
+from charms.prometheus.v0 import grafana_source
+
+import grafana
+
+logger = logging.getLogger(__name__)
+
+DASHBOARDS = Path(__file__).parent / "dashboards"
+PEERS = "grafana-peers"
+METRICS_ENDPOINT = "metrics-endpoint"
+SECRET_LABEL = "admin-password"  # noqa: S105 (a label, not a password)
+# Peer app data: bumped by the leader on every new admin password, so that each unit (each
+# has its own Grafana database) knows it must set the password again.
+GENERATION_KEY = "admin-password-generation"
+
+_ADMIN_USER = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+# What a root URL may contain in grafana.ini: no whitespace, `;`, `#` or `$` (ini comments and
+# Grafana's variable expansion).
+_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/%+,=&@!*'()\[\]-]+")
+ROLES = ("Viewer", "Editor", "Admin")
+LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class GrafanaConfig:
+    """The charm's options, validated; a message names the option and the bad value."""
+
+    port: int = 3000
+    admin_user: str = "admin"
+    allow_anonymous_access: bool = False
+    anonymous_role: str = "Viewer"
+    root_url: str = ""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"port: {self.port} is not a TCP port (1-65535)")
+        if not _ADMIN_USER.fullmatch(self.admin_user):
+            raise ValueError(
+                f"admin-user: {self.admin_user!r} must be 1-64 letters, digits or . _ @ -"
+            )
+        if self.anonymous_role not in ROLES:
+            raise ValueError(
+                f"anonymous-role: {self.anonymous_role!r} is not one of {', '.join(ROLES)}"
+            )
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(
+                f"log-level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}"
+            )
+        if self.root_url and not _is_root_url(self.root_url):
+            shown = self.root_url if len(self.root_url) <= 60 else self.root_url[:60] + "..."
+            raise ValueError(
+                f"root-url: {shown!r} is not an http(s) URL without query or fragment"
+            )
+
+
+def _is_root_url(url: str) -> bool:
+    if len(url) > 2048 or not _URL_CHARS.fullmatch(url):
+        return False
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+
+
+class GrafanaCharm(ops.CharmBase):
+    """Grafana OSS on a jammy machine, with every related Prometheus as a data source."""
+
+    _stored = ops.StoredState()
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self._stored.set_default(
+            deb_sha256="",
+            password_generation="",
+            datasources_pending=False,
+            dashboards_pending=False,
+        )
+        self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
+        # Why this dispatch's reconcile stopped early, for collect-status; None if it did not.
+        self._problem: ops.StatusBase | None = None
+        # Read once per dispatch: a secret created in this hook, relation data logged once.
+        self._password: str | None = None
+        self._datasources: list[grafana_source.DataSource] | None = None
+        source = self.on[grafana_source.DEFAULT_RELATION_NAME]
+        for event in (
+            self.on.install,
+            self.on.start,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.update_status,
+            self.on.leader_elected,
+            source.relation_joined,
+            source.relation_changed,
+            source.relation_departed,
+            source.relation_broken,
+            self.on[METRICS_ENDPOINT].relation_joined,
+            self.on[PEERS].relation_created,
+            self.on[PEERS].relation_changed,
+        ):
+            framework.observe(event, self._reconcile)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+        framework.observe(self.on.remove, self._on_remove)
+        framework.observe(self.on.get_admin_password_action, self._on_get_admin_password)
+        framework.observe(self.on.reset_admin_password_action, self._on_reset_admin_password)
+
+    # --- reconcile ----------------------------------------------------------------------------
+
+    def _reconcile(self, _: ops.EventBase) -> None:
+        """Bring Grafana, its files and the relation data in line with what Juju knows."""
+        try:
+            config = self.load_config(GrafanaConfig)
+        except ValueError:
+            return  # collect-status says which option is wrong; nothing is written.
+        if not self._ensure_installed():
+            return
+        self.unit.set_workload_version(grafana.version())
+        sources = self._sources()
+        self.grafana_source.publish_uids(f"{self.model.uuid}_{self.app.name}", sources)
+        self._publish_scrape_job(config.port)
+        self.unit.set_ports(config.port)
+
+        restart = grafana.write_config(
+            grafana.render_config(
+                port=config.port,
+                admin_user=config.admin_user,
+                allow_anonymous_access=config.allow_anonymous_access,
+                anonymous_role=config.anonymous_role,
+                root_url=config.root_url,
+                log_level=config.log_level,
+            )
+        )
+        self._stored.dashboards_pending |= grafana.write_dashboards(DASHBOARDS)
+        text = grafana.render_datasources(
+            sources,
+            grafana.read_datasources(),
+            keep_deletions=bool(self._stored.datasources_pending),
+        )
+        self._stored.datasources_pending |= grafana.write_datasources(text)
+        try:
+            started = grafana.start(restart=restart)
+        except grafana.GrafanaError as e:
+            logger.error("%s", e)
+            self._problem = ops.BlockedStatus(
+                "grafana-server does not start: see journalctl -u grafana-server"
+            )
+            return
+        if started:
+            # Grafana reads every provisioning file when it starts.
+            self._stored.datasources_pending = False
+            self._stored.dashboards_pending = False
+        self._apply_password_and_provisioning(config)
+
+    def _ensure_installed(self) -> bool:
+        """Install Grafana from the resource or the repository; return False if it is not."""
+        deb = self._deb_resource()
+        try:
+            if deb is not None:
+                digest = grafana.sha256(deb)
+                if digest != self._stored.deb_sha256 or not grafana.is_installed():
+                    grafana.install_from_file(deb)
+                    self._stored.deb_sha256 = digest
+            elif not grafana.is_installed():
+                grafana.install_from_repository()
+        except grafana.KeyMismatchError as e:
+            self._problem = ops.BlockedStatus(str(e))
+            return False
+        except grafana.GrafanaError as e:
+            # Usually the network or a mirror; update-status tries again.
+            logger.error("installing grafana failed: %s", e)
+            self._problem = ops.BlockedStatus(f"install failed, retrying: {e}"[:120])
+            return False
+        return True
+
+    def _deb_resource(self) -> Path | None:
+        """Return the attached grafana-deb file, or None if none (or an empty one) is."""
+        try:
+            path = self.model.resources.fetch("grafana-deb")
+        except (ops.ModelError, NameError):
+            return None
+        return path if path.stat().st_size > 0 else None
+
+    def _apply_password_and_provisioning(self, config: GrafanaConfig) -> None:
+        """Set the admin password in this unit's Grafana and reload changed provisioning."""
+        password = self._admin_password(create=True)
+        generation = self._password_generation()
+        if password is None or generation is None:
+            self._problem = ops.WaitingStatus(
+                "waiting for the leader to create the admin password"
+            )
+            return
+        pending = self._stored.datasources_pending or self._stored.dashboards_pending
+        if generation == self._stored.password_generation and not pending:
+            return  # Nothing to tell Grafana: no API call.
+        client = grafana.GrafanaClient(self._local_url(config), config.admin_user, password)
+        if not client.wait_ready():
+            self._problem = ops.WaitingStatus("waiting for Grafana to start")
+            return
+        try:
+            if generation != self._stored.password_generation:
+                grafana.set_admin_password(password)
+                self._stored.password_generation = generation
+            if self._stored.datasources_pending:
+                client.reload_datasources()
+                self._stored.datasources_pending = False
+            if self._stored.dashboards_pending:
+                client.reload_dashboards()
+                self._stored.dashboards_pending = False
+        except grafana.APIError as e:
+            logger.error("Grafana refused a provisioning reload: %s", e)
+            if e.status in (401, 403):
+                self._problem = ops.BlockedStatus(
+                    "Grafana rejects the admin password: run reset-admin-password"
+                )
+            else:
+                self._problem = ops.WaitingStatus(f"Grafana did not reload: {e}"[:120])
+        except grafana.GrafanaError as e:
+            logger.error("%s", e)
+            self._problem = ops.WaitingStatus("could not set the admin password, retrying")
+
+    # --- admin password -----------------------------------------------------------------------
+
+    def _admin_password(self, *, create: bool = False) -> str | None:
+        """Return the admin password from the app secret; the leader creates it if asked."""
+        if self._password is not None:
+            return self._password
+        try:
+            secret = self.model.get_secret(label=SECRET_LABEL)
+            self._password = secret.get_content(refresh=True).get("password")
+        except ops.SecretNotFoundError:
+            if not (create and self.unit.is_leader()):
+                return None
+            self._password = grafana.generate_password()
+            self.app.add_secret(
+                {"password": self._password},
+                label=SECRET_LABEL,
+                description="Grafana admin password",
+            )
+            self._bump_generation()
+        if self.unit.is_leader() and self._password_generation() is None:
+            self._bump_generation()  # The secret predates the peer relation.
+        return self._password
+
+    def _password_generation(self) -> str | None:
+        """Return the admin password generation; None without peers or before the first."""
+        relation = self.model.get_relation(PEERS)
+        return relation.data[self.app].get(GENERATION_KEY) if relation else None
+
+    def _bump_generation(self) -> None:
+        relation = self.model.get_relation(PEERS)
+        if relation is None:
+            return  # Bumped when the peer relation appears (see _admin_password).
+        current = relation.data[self.app].get(GENERATION_KEY, "0")
+        relation.data[self.app][GENERATION_KEY] = str(int(current or "0") + 1)
+
+    def _on_get_admin_password(self, event: ops.ActionEvent) -> None:
+        config = self._config_or_fail(event)
+        if config is None:
+            return
+        password = self._admin_password()
+        if password is None:
+            event.fail("The leader has not created the admin password yet; try again shortly.")
+            return
+        client = grafana.GrafanaClient(self._local_url(config), config.admin_user, password)
+        try:
+            works = client.login_works()
+        except grafana.GrafanaError as e:
+            event.fail(f"Cannot check the password with Grafana: {e}")
+            return
+        if not works:
+            event.fail(
+                f"Grafana rejects the stored password for {config.admin_user!r}: it was changed "
+                "inside Grafana (or admin-user was renamed). Run "
+                f"`juju run {self.app.name}/leader reset-admin-password` to set a known one."
+            )
+            return
+        event.set_results(
+            {
+                "username": config.admin_user,
+                "admin-password": password,
+                "url": config.root_url or self._public_url(config),
+            }
+        )
+
+    def _on_reset_admin_password(self, event: ops.ActionEvent) -> None:
+        config = self._config_or_fail(event)
+        if config is None:
+            return
+        if not self.unit.is_leader():
+            event.fail(
+                f"Run this on the leader: juju run {self.app.name}/leader reset-admin-password"
+            )
+            return
+        given = event.params.get("password")
+        if given is not None and not _acceptable_password(given):
+            # Never echo the password back.
+            event.fail("password must be 8-128 printable characters, no spaces at either end")
+            return
+        password = given or grafana.generate_password()
+        try:
+            self.model.get_secret(label=SECRET_LABEL).set_content({"password": password})
+        except ops.SecretNotFoundError:
+            self.app.add_secret(
+                {"password": password}, label=SECRET_LABEL, description="Grafana admin password"
+            )
+        self._password = password
+        self._bump_generation()
+        generation = self._password_generation()
+        try:
+            grafana.set_admin_password(password)
+        except grafana.GrafanaError as e:
+            event.fail(f"Stored the new password, but Grafana on this unit refused it: {e}")
+            return
+        if generation is not None:
+            self._stored.password_generation = generation
+        event.set_results(
+            {"message": "Password changed on every unit; run get-admin-password to read it."}
+        )
+
+    def _config_or_fail(self, event: ops.ActionEvent) -> GrafanaConfig | None:
+        try:
+            return self.load_config(GrafanaConfig)
+        except ValueError as e:
+            event.fail(f"Fix the configuration first: {e}")
+            return None
+
+    # --- relations and addresses --------------------------------------------------------------
+
+    def _publish_scrape_job(self, port: int) -> None:
+        """Offer Grafana's /metrics to Prometheus in the COS prometheus_scrape format."""
+        metadata = {
+            "model": self.model.name,
+            "model_uuid": self.model.uuid,
+            "application": self.app.name,
+            "charm_name": self.meta.name,
+        }
+        # `*` stands for each unit's prometheus_scrape_unit_address.
+        jobs = [
+            {
+                "job_name": "grafana",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"*:{port}"]}],
+            }
+        ]
+        app_data = {
+            "scrape_metadata": json.dumps(metadata, sort_keys=True),
+            "scrape_jobs": json.dumps(jobs, sort_keys=True),
+        }
+        for relation in self.model.relations[METRICS_ENDPOINT]:
+            binding = self.model.get_binding(relation)
+            address = binding.network.bind_address if binding else None
+            unit_data = {"prometheus_scrape_unit_name": self.unit.name}
+            if address is not None:
+                unit_data["prometheus_scrape_unit_address"] = str(address)
+            _update(relation.data[self.unit], unit_data)
+            if self.unit.is_leader():
+                _update(relation.data[self.app], app_data)
+
+    def _sources(self) -> list[grafana_source.DataSource]:
+        if self._datasources is None:
+            self._datasources = self.grafana_source.sources()
+        return self._datasources
+
+    def _local_url(self, config: GrafanaConfig) -> str:
+        return f"http://127.0.0.1:{config.port}"
+
+    def _public_url(self, config: GrafanaConfig) -> str:
+        binding = self.model.get_binding(PEERS)
+        address = binding.network.ingress_address if binding else None
+        return f"http://{address or '127.0.0.1'}:{config.port}/"
+
+    # --- status and removal -------------------------------------------------------------------
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        try:
+            config = self.load_config(GrafanaConfig)
+        except ValueError as e:
+            event.add_status(ops.BlockedStatus(str(e)))
+            return
+        if self._problem is not None:
+            event.add_status(self._problem)
+        if not grafana.is_installed():
+            event.add_status(ops.MaintenanceStatus("installing grafana"))
+            return
+        if not grafana.is_running():
+            event.add_status(ops.WaitingStatus("grafana-server is not running"))
+        if self._admin_password() is None:
+            event.add_status(
+                ops.WaitingStatus("waiting for the leader to create the admin password")
+            )
+        count = len(self._sources())
+        sources = f"{count} data source" + ("" if count == 1 else "s")
+        event.add_status(ops.ActiveStatus(f"serving on :{config.port} with {sources}"))
+
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        grafana.stop()
+
+
+def _acceptable_password(password: object) -> bool:
+    return (
+        isinstance(password, str)
+        and 8 <= len(password) <= 128
+        and password.isprintable()
+        and password == password.strip()
+    )
+
+
+def _update(databag: ops.RelationDataContent, wanted: dict[str, str]) -> None:
+    """Write only the keys whose value differs (an unchanged write would still wake peers)."""
+    for key, value in wanted.items():
+        if databag.get(key) != value:
+            databag[key] = value
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(GrafanaCharm)

@@ -1,0 +1,577 @@
+"""Grafana on this machine: package, grafana.ini, provisioning files, service and HTTP API.
+
+This module knows Grafana and nothing about Juju (it never imports ops), so it can be tested on
+its own. Every write compares first and reports whether anything changed; the charm restarts
+Grafana only when grafana.ini changed and otherwise asks it to re-read its provisioning files.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import grp
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+from charmlibs import apt, systemd
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "grafana"
+SERVICE = "grafana-server"
+USER = "grafana"
+GROUP = "grafana"
+HOME = Path("/usr/share/grafana")
+CONFIG_FILE = Path("/etc/grafana/grafana.ini")
+PROVISIONING_DIR = Path("/etc/grafana/provisioning")
+DATASOURCES_FILE = PROVISIONING_DIR / "datasources" / "juju.yaml"
+DASHBOARD_PROVIDER_FILE = PROVISIONING_DIR / "dashboards" / "juju.yaml"
+DASHBOARDS_DIR = Path("/var/lib/grafana/dashboards/juju")
+DATA_DIR = Path("/var/lib/grafana")
+
+KEY_URL = "https://apt.grafana.com/gpg.key"
+# Grafana Labs' APT signing key (https://apt.grafana.com). Anything else is refused.
+KEY_FINGERPRINT = "B53AE77BADB630A683046005963FA27710458545"
+KEYRING = Path("/etc/apt/keyrings/grafana.asc")
+SOURCES_FILE = Path("/etc/apt/sources.list.d/grafana.list")
+REPOSITORY = f"deb [signed-by={KEYRING}] https://apt.grafana.com stable main\n"
+
+# The record type of a fingerprint in `gpg --with-colons` output (doc/DETAILS in GnuPG).
+FINGERPRINT_RECORD = "fpr"  # codespell:ignore fpr
+# A signing key is a few kB; anything much larger is not the file we asked for.
+MAX_KEY_BYTES = 1 << 20
+
+
+class GrafanaError(Exception):
+    """Grafana could not be installed, configured or reached; the message says why."""
+
+
+class KeyMismatchError(GrafanaError):
+    """The key served at KEY_URL is not the pinned Grafana Labs key."""
+
+
+class DataSource(Protocol):
+    """What a data source needs to be provisioned (the charm library's DataSource has it)."""
+
+    @property
+    def uid(self) -> str: ...  # noqa: D102
+    @property
+    def name(self) -> str: ...  # noqa: D102
+    @property
+    def type(self) -> str: ...  # noqa: D102
+    @property
+    def url(self) -> str: ...  # noqa: D102
+    @property
+    def basic_auth_user(self) -> str | None: ...  # noqa: D102
+    @property
+    def basic_auth_password(self) -> str | None: ...  # noqa: D102
+    @property
+    def json_data(self) -> Mapping[str, str | int | float | bool]: ...  # noqa: D102
+
+
+# --- package ----------------------------------------------------------------------------------
+
+
+def is_installed() -> bool:
+    """Return True if the grafana package is installed."""
+    result = subprocess.run(
+        ["dpkg-query", "--show", "--showformat=${Status}", PACKAGE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0 and result.stdout.strip() == "install ok installed"
+
+
+def version() -> str:
+    """Return the installed Grafana version, such as "11.3.0"."""
+    result = subprocess.run(
+        ["dpkg-query", "--show", "--showformat=${Version}", PACKAGE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def primary_key_fingerprints(key: bytes) -> list[str]:
+    """Return the fingerprint of every primary key in an OpenPGP key file, as gpg reads it.
+
+    Raises:
+        GrafanaError: gpg is missing or cannot read the data as a key.
+    """
+    if shutil.which("gpg") is None:
+        raise GrafanaError("gpg is not installed (apt install gpg)")
+    # A throwaway home: --show-keys imports nothing, but gpg still wants a home directory.
+    with tempfile.TemporaryDirectory() as home:
+        result = subprocess.run(
+            ["gpg", "--homedir", home, "--batch", "--show-keys", "--with-colons"],
+            input=key,
+            capture_output=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise GrafanaError(f"gpg cannot read the key: {result.stderr.decode(errors='replace')}")
+    fingerprints: list[str] = []
+    key_type = ""
+    # --with-colons lists each key ("pub" primary, "sub" subkey) followed by its fingerprint
+    # record. Subkeys are trusted through their primary key's signature, so only primaries are
+    # pinned.
+    for line in result.stdout.decode(errors="replace").splitlines():
+        fields = line.split(":")
+        if fields[0] in ("pub", "sub"):
+            key_type = fields[0]
+        elif fields[0] == FINGERPRINT_RECORD and key_type == "pub" and len(fields) > 9:
+            fingerprints.append(fields[9].upper())
+            key_type = ""
+    return fingerprints
+
+
+def check_key(key: bytes, expected: str | None = None) -> None:
+    """Accept `key` only if it holds primary keys and each one has the pinned fingerprint.
+
+    Raises:
+        KeyMismatchError: a primary key is missing or has another fingerprint.
+    """
+    expected = expected or KEY_FINGERPRINT
+    found = primary_key_fingerprints(key)
+    if not found or any(fingerprint != expected for fingerprint in found):
+        shown = ", ".join(found) or "no key"
+        raise KeyMismatchError(
+            f"{KEY_URL} served {shown}, not the pinned Grafana key {expected}; nothing installed"
+        )
+
+
+def fetch(url: str) -> bytes:
+    """Return the body of an HTTPS GET, with certificate checks and a timeout."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 (fixed https URL)
+            return response.read(MAX_KEY_BYTES)
+    except (urllib.error.URLError, OSError) as e:
+        raise GrafanaError(f"cannot download {url}: {e}") from None
+
+
+def install_from_repository(download: Callable[[str], bytes] = fetch) -> None:
+    """Install Grafana OSS from apt.grafana.com, trusting only the pinned signing key.
+
+    Raises:
+        KeyMismatchError: the downloaded key is not Grafana's; nothing was written.
+        GrafanaError: the key could not be fetched or apt failed.
+    """
+    key = download(KEY_URL)
+    check_key(key)
+    write_file(KEYRING, key, mode=0o644)
+    write_file(SOURCES_FILE, REPOSITORY.encode(), mode=0o644)
+    try:
+        apt.add_package(PACKAGE, update_cache=True)
+    except (apt.Error, subprocess.CalledProcessError) as e:
+        raise GrafanaError(f"apt could not install {PACKAGE}: {e}") from None
+
+
+def install_from_file(deb: Path) -> None:
+    """Install (or upgrade to) a Grafana .deb file; its dependencies come from the archive.
+
+    Raises:
+        GrafanaError: apt refused the file.
+    """
+    # apt (unlike dpkg -i) resolves the .deb's dependencies from the configured archive; a path
+    # with a slash tells apt it is a file, not a package name.
+    cmd = ["apt-get", "install", "--yes", "--no-install-recommends", str(deb.absolute())]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise GrafanaError(f"apt could not install {deb.name}: {result.stderr.strip()[-500:]}")
+
+
+def sha256(path: Path) -> str:
+    """Return the SHA-256 of a file, to notice a newly attached resource."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def write_file(path: Path, content: bytes, *, mode: int, group: str | None = None) -> bool:
+    """Atomically write `content` unless the file already holds it; return True if it changed.
+
+    Mode and group are corrected even when the content is unchanged (that is not a change
+    Grafana would notice, so it does not count).
+    """
+    gid = grp.getgrnam(group).gr_gid if group else 0
+    try:
+        unchanged = path.read_bytes() == content
+    except FileNotFoundError:
+        unchanged = False
+    if unchanged:
+        stat = path.stat()
+        if stat.st_mode & 0o777 != mode or stat.st_gid != gid:
+            os.chown(path, 0, gid)
+            os.chmod(path, mode)
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        # Permissions first, content second: a secret is never readable by the wrong user.
+        os.fchown(fd, 0, gid)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def render_config(
+    *,
+    port: int,
+    admin_user: str,
+    allow_anonymous_access: bool,
+    anonymous_role: str,
+    root_url: str,
+    log_level: str,
+) -> str:
+    """Return grafana.ini for already validated settings.
+
+    Keys are those of Grafana's conf/defaults.ini. The paths are spelt out (the packaged
+    systemd unit passes them on the command line) so that `grafana cli`, which only reads this
+    file, works on the same database as the server.
+    """
+    root = f"root_url = {root_url}\n" if root_url else ""
+    anonymous = "true" if allow_anonymous_access else "false"
+    return (
+        "# Written by the grafana charm; edits are overwritten. Use `juju config grafana`.\n"
+        "[paths]\n"
+        f"data = {DATA_DIR}\n"
+        "logs = /var/log/grafana\n"
+        f"plugins = {DATA_DIR}/plugins\n"
+        f"provisioning = {PROVISIONING_DIR}\n"
+        "\n[server]\n"
+        f"http_port = {port}\n"
+        f"{root}"
+        "\n[security]\n"
+        f"admin_user = {admin_user}\n"
+        "\n[auth.anonymous]\n"
+        f"enabled = {anonymous}\n"
+        f"org_role = {anonymous_role}\n"
+        "\n[log]\n"
+        f"level = {log_level}\n"
+        "\n[analytics]\n"
+        "reporting_enabled = false\n"
+        "check_for_updates = false\n"
+        "check_for_plugin_updates = false\n"
+    )
+
+
+def write_config(text: str) -> bool:
+    """Install grafana.ini (root:grafana 0640); return True if it changed."""
+    return write_file(CONFIG_FILE, text.encode(), mode=0o640, group=GROUP)
+
+
+def _literal(value: str) -> str:
+    """Escape `$` so Grafana stores the text as it is.
+
+    Grafana expands $VAR, ${VAR} and $__file{...}/$__env{...} in every string of a provisioning
+    file, and `$$` is its escape for a literal `$`: without this a data source name or URL
+    from a relation could read files or environment variables into Grafana.
+    """
+    return value.replace("$", "$$")
+
+
+def _datasource_entry(source: DataSource, *, default: bool) -> dict[str, object]:
+    entry: dict[str, object] = {
+        "uid": _literal(source.uid),
+        "name": _literal(source.name),
+        "type": _literal(source.type),
+        "access": "proxy",
+        "orgId": 1,
+        "url": _literal(source.url),
+        "isDefault": default,
+        "editable": False,
+    }
+    if source.json_data:
+        entry["jsonData"] = {
+            key: _literal(value) if isinstance(value, str) else value
+            for key, value in sorted(source.json_data.items())
+        }
+    if source.basic_auth_user is not None and source.basic_auth_password is not None:
+        entry["basicAuth"] = True
+        entry["basicAuthUser"] = _literal(source.basic_auth_user)
+        entry["secureJsonData"] = {"basicAuthPassword": _literal(source.basic_auth_password)}
+    return entry
+
+
+def provisioned_names(text: str | None) -> tuple[set[str], set[str]]:
+    """Return the (datasources, deleteDatasources) names of a provisioning file we wrote."""
+    try:
+        doc = yaml.safe_load(text or "") or {}
+    except yaml.YAMLError:
+        logger.warning("%s is not YAML; not deleting what it held", DATASOURCES_FILE)
+        return set(), set()
+
+    def names(key: str) -> set[str]:
+        items = doc.get(key) if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            return set()
+        return {i["name"] for i in items if isinstance(i, dict) and isinstance(i.get("name"), str)}
+
+    return names("datasources"), names("deleteDatasources")
+
+
+def render_datasources(
+    sources: Sequence[DataSource], previous: str | None = None, *, keep_deletions: bool = False
+) -> str:
+    """Return the data source provisioning file: one entry per source, the first the default.
+
+    Data sources in `previous` (the file now on disk) that are gone are listed under
+    deleteDatasources, which Grafana applies before the upserts. With `keep_deletions` the
+    previous deletions stay listed too, for when Grafana has not read that file yet.
+    A source whose uid or name repeats an earlier one is left out with a warning.
+    """
+    entries: list[dict[str, object]] = []
+    uids: set[str] = set()
+    for source in sources:
+        entry = _datasource_entry(source, default=not entries)
+        if entry["uid"] in uids or any(e["name"] == entry["name"] for e in entries):
+            logger.warning("data source %r repeats a uid or name; left out", source.name)
+            continue
+        uids.add(str(entry["uid"]))
+        entries.append(entry)
+    current = {str(e["name"]) for e in entries}
+    before, deleted_before = provisioned_names(previous)
+    gone = before | deleted_before if keep_deletions else before
+    doc = {
+        "apiVersion": 1,
+        "deleteDatasources": [{"name": name, "orgId": 1} for name in sorted(gone - current)],
+        "datasources": entries,
+    }
+    return "# Written by the grafana charm from its grafana-source relations.\n" + yaml.safe_dump(
+        doc, sort_keys=False, default_flow_style=False, allow_unicode=False, width=1000
+    )
+
+
+def read_datasources() -> str | None:
+    """Return the data source provisioning file on disk, or None."""
+    try:
+        return DATASOURCES_FILE.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def write_datasources(text: str) -> bool:
+    """Install the data source provisioning file; return True if it changed.
+
+    It may hold data source passwords, so only root and Grafana can read it.
+    """
+    return write_file(DATASOURCES_FILE, text.encode(), mode=0o640, group=GROUP)
+
+
+def render_dashboard_provider() -> str:
+    """Return the provisioning file that loads the charm's dashboards from DASHBOARDS_DIR."""
+    doc = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "juju",
+                "orgId": 1,
+                "folder": "Juju",
+                "type": "file",
+                # The charm owns these dashboards: UI edits would be lost on the next write.
+                "disableDeletion": True,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {"path": str(DASHBOARDS_DIR)},
+            }
+        ],
+    }
+    return "# Written by the grafana charm.\n" + yaml.safe_dump(doc, sort_keys=False)
+
+
+def write_dashboards(shipped: Path) -> bool:
+    """Install the dashboard provider and every shipped *.json; return True if any changed.
+
+    Dashboards that are no longer shipped (after a charm upgrade) are removed.
+    """
+    changed = write_file(DASHBOARD_PROVIDER_FILE, render_dashboard_provider().encode(), mode=0o644)
+    wanted = {p.name: p for p in sorted(shipped.glob("*.json"))}
+    for name, source in wanted.items():
+        changed |= write_file(DASHBOARDS_DIR / name, source.read_bytes(), mode=0o644)
+    for stale in DASHBOARDS_DIR.glob("*.json"):
+        if stale.name not in wanted:
+            stale.unlink()
+            changed = True
+    return changed
+
+
+# --- service ----------------------------------------------------------------------------------
+
+
+def is_running() -> bool:
+    """Return True if grafana-server is active."""
+    return systemd.service_running(SERVICE)
+
+
+def start(*, restart: bool = False) -> bool:
+    """Start grafana-server (and enable it at boot), or restart it; return True if it did.
+
+    Raises:
+        GrafanaError: systemctl failed.
+    """
+    try:
+        if restart:
+            systemd.service_restart(SERVICE)
+            return True
+        if systemd.service_running(SERVICE):
+            return False
+        # The package does not start or enable the service itself.
+        systemd.service_enable(SERVICE)
+        systemd.service_start(SERVICE)
+        return True
+    except systemd.SystemdError as e:
+        raise GrafanaError(str(e)) from None
+
+
+def stop() -> None:
+    """Stop grafana-server and keep it from starting at boot."""
+    try:
+        systemd.service_disable("--now", SERVICE)
+    except systemd.SystemdError as e:
+        logger.warning("could not stop %s: %s", SERVICE, e)
+
+
+def generate_password() -> str:
+    """Return a new random admin password (32 URL-safe characters, 192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def set_admin_password(password: str) -> None:
+    """Set the password of Grafana's first administrator (user id 1) in its database.
+
+    `grafana cli admin reset-admin-password --password-from-stdin` (Grafana 9.1+) works
+    without knowing the current password and keeps the new one out of argv and logs. It runs as
+    the grafana user so any file it creates in the data directory stays Grafana's.
+
+    Raises:
+        GrafanaError: the command failed (its output never contains the password).
+    """
+    cli = ["grafana", "cli", "--homepath", str(HOME), "--config", str(CONFIG_FILE)]
+    cmd = [
+        "runuser",
+        "-u",
+        USER,
+        "--",
+        *cli,
+        "admin",
+        "reset-admin-password",
+        "--password-from-stdin",
+    ]
+    result = subprocess.run(
+        cmd, input=password + "\n", capture_output=True, text=True, check=False, timeout=120
+    )
+    if result.returncode != 0:
+        output = (result.stderr or result.stdout).strip()[-500:]
+        raise GrafanaError(f"grafana cli could not set the admin password: {output}")
+
+
+# --- HTTP API ---------------------------------------------------------------------------------
+
+
+class APIError(GrafanaError):
+    """Grafana answered with an unexpected status, or could not be reached (status None)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class GrafanaClient:
+    """The few Grafana HTTP API calls the charm makes, with basic auth and a timeout."""
+
+    def __init__(
+        self, url: str, user: str = "", password: str = "", *, timeout: float = 10.0
+    ) -> None:
+        self._url = url.rstrip("/")
+        self._auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"GrafanaClient({self._url!r})"
+
+    def _request(self, method: str, path: str, *, auth: bool = True) -> tuple[int, bytes]:
+        request = urllib.request.Request(f"{self._url}{path}", method=method)  # noqa: S310
+        request.add_header("Accept", "application/json")
+        if auth:
+            request.add_header("Authorization", self._auth)
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                return response.status, response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise APIError(f"cannot reach Grafana at {self._url}: {reason}") from None
+
+    def _call(self, method: str, path: str) -> None:
+        status, body = self._request(method, path)
+        if status == 200:
+            return
+        message = body.decode(errors="replace")[:200]
+        with contextlib.suppress(ValueError, AttributeError):
+            message = str(json.loads(body).get("message", message))
+        raise APIError(f"{method} {path} returned {status}: {message}", status)
+
+    def is_ready(self) -> bool:
+        """Return True if Grafana answers /api/health and its database is ok."""
+        try:
+            status, body = self._request("GET", "/api/health", auth=False)
+            return status == 200 and json.loads(body).get("database") == "ok"
+        except (APIError, ValueError, AttributeError):
+            return False
+
+    def wait_ready(self, timeout: float = 60.0, interval: float = 1.0) -> bool:
+        """Poll /api/health until Grafana is ready or `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while not self.is_ready():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+        return True
+
+    def login_works(self) -> bool:
+        """Return True if Grafana accepts the credentials, False if it rejects them.
+
+        Raises:
+            APIError: Grafana cannot be reached or answered something else.
+        """
+        status, _ = self._request("GET", "/api/user")
+        if status in (401, 403):
+            return False
+        if status != 200:
+            raise APIError(f"GET /api/user returned {status}", status)
+        return True
+
+    def reload_datasources(self) -> None:
+        """Make Grafana re-read the data source provisioning files (no restart)."""
+        self._call("POST", "/api/admin/provisioning/datasources/reload")
+
+    def reload_dashboards(self) -> None:
+        """Make Grafana re-read the dashboard provisioning files (no restart)."""
+        self._call("POST", "/api/admin/provisioning/dashboards/reload")

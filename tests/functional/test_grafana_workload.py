@@ -1,0 +1,439 @@
+"""grafana.py against real tools (an HTTP server, the filesystem, gpg) and Grafana's own keys.
+
+There is no Grafana binary on these machines, so the files are checked against the keys Grafana
+documents (conf/defaults.ini and the provisioning reference) rather than loaded by Grafana.
+"""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import dataclasses
+import grp
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "src"))
+
+import grafana
+
+# Keys per grafana.ini section, from Grafana's conf/defaults.ini
+# (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/).
+DOCUMENTED_INI = {
+    "paths": {"data", "temp_data_lifetime", "logs", "plugins", "provisioning"},
+    "server": {"protocol", "http_addr", "http_port", "domain", "enforce_domain", "root_url"},
+    "security": {"admin_user", "admin_password", "admin_email", "secret_key"},
+    "auth.anonymous": {"enabled", "org_name", "org_role", "hide_version"},
+    "log": {"mode", "level", "filters"},
+    "analytics": {"reporting_enabled", "check_for_updates", "check_for_plugin_updates"},
+}
+# Grafana's data source provisioning file, apiVersion 1
+# (https://grafana.com/docs/grafana/latest/administration/provisioning/#data-sources).
+DOCUMENTED_DATASOURCE = {
+    "name", "type", "access", "orgId", "uid", "url", "user", "database", "basicAuth",
+    "basicAuthUser", "withCredentials", "isDefault", "jsonData", "secureJsonData", "version",
+    "editable", "correlations", "orgName",
+}  # fmt: skip
+DOCUMENTED_DELETE = {"name", "orgId", "orgName"}
+# Dashboard providers (same page, #dashboards).
+DOCUMENTED_PROVIDER = {
+    "name", "orgId", "folder", "folderUid", "type", "disableDeletion", "updateIntervalSeconds",
+    "allowUiUpdates", "options",
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    uid: str
+    name: str
+    type: str = "prometheus"
+    url: str = "http://10.0.0.5:9090"
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = None
+    json_data: dict[str, str | int | float | bool] = dataclasses.field(default_factory=dict)
+
+
+def grafana_interpolate(value: str) -> str:
+    """What Grafana does to a provisioning string: `$$` is a `$`, other `$...` expand.
+
+    Mirrors interpolateValue in pkg/services/provisioning/values/values.go; the expansion here
+    is a marker so a test sees if anything was expanded at all.
+    """
+    parts = value.split("$$")
+    return "$".join(re.sub(r"\$(\{[^}]*\}|__\w+\{[^}]*\}|\w+)", "<EXPANDED>", p) for p in parts)
+
+
+# --- grafana.ini ------------------------------------------------------------------------------
+
+
+def render(**overrides: Any) -> str:
+    settings: dict[str, Any] = {
+        "port": 3000,
+        "admin_user": "admin",
+        "allow_anonymous_access": False,
+        "anonymous_role": "Viewer",
+        "root_url": "",
+        "log_level": "info",
+    }
+    return grafana.render_config(**(settings | overrides))
+
+
+def parse_ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.read_string(text)
+    return parser
+
+
+def test_grafana_ini_uses_only_documented_sections_and_keys():
+    parser = parse_ini(render(root_url="http://localhost:8001/", allow_anonymous_access=True))
+
+    for section in parser.sections():
+        assert section in DOCUMENTED_INI, section
+        assert set(parser[section]) <= DOCUMENTED_INI[section], section
+
+
+def test_grafana_ini_turns_telemetry_off_and_points_at_the_packaged_paths():
+    parser = parse_ini(render())
+
+    assert dict(parser["analytics"]) == dict.fromkeys(
+        ("reporting_enabled", "check_for_updates", "check_for_plugin_updates"), "false"
+    )
+    assert parser["paths"]["data"] == "/var/lib/grafana"
+    assert parser["paths"]["provisioning"] == "/etc/grafana/provisioning"
+    assert "root_url" not in parser["server"]
+
+
+# --- provisioning files -----------------------------------------------------------------------
+
+
+def test_datasource_file_uses_only_documented_keys():
+    sources = [
+        Source("lab_prometheus_0", "lab/prometheus/0", json_data={"timeInterval": "15s"}),
+        Source(
+            "lab_prometheus2_0", "lab/prometheus2/0", basic_auth_user="u", basic_auth_password="p"
+        ),
+    ]
+    previous = grafana.render_datasources([*sources, Source("lab_old_0", "lab/old/0")])
+
+    doc = yaml.safe_load(grafana.render_datasources(sources, previous))
+
+    assert set(doc) == {"apiVersion", "datasources", "deleteDatasources"}
+    assert doc["apiVersion"] == 1
+    for entry in doc["datasources"]:
+        assert set(entry) <= DOCUMENTED_DATASOURCE
+        assert entry["access"] == "proxy"
+        assert entry["editable"] is False
+    for entry in doc["deleteDatasources"]:
+        assert set(entry) <= DOCUMENTED_DELETE
+    assert doc["deleteDatasources"] == [{"name": "lab/old/0", "orgId": 1}]
+    assert doc["datasources"][1]["secureJsonData"] == {"basicAuthPassword": "p"}
+
+
+def test_hostile_text_stays_data_in_yaml_and_is_not_expanded_by_grafana():
+    hostile = "x\n- name: injected\n  url: http://evil $HOME ${PATH} $__file{/etc/shadow} $$"
+    source = Source("lab_p_0", hostile, url="http://h/$__env{GF_SECURITY_ADMIN_PASSWORD}")
+
+    [entry] = yaml.safe_load(grafana.render_datasources([source]))["datasources"]
+
+    assert grafana_interpolate(entry["name"]) == hostile
+    assert grafana_interpolate(entry["url"]) == source.url
+
+
+def test_repeated_uid_is_left_out():
+    doc = yaml.safe_load(
+        grafana.render_datasources([Source("same", "a"), Source("same", "b"), Source("c", "c")])
+    )
+
+    assert [e["name"] for e in doc["datasources"]] == ["a", "c"]
+
+
+def test_dashboard_provider_uses_only_documented_keys():
+    [provider] = yaml.safe_load(grafana.render_dashboard_provider())["providers"]
+
+    assert set(provider) <= DOCUMENTED_PROVIDER
+    assert provider["options"] == {"path": str(grafana.DASHBOARDS_DIR)}
+
+
+# --- files on disk ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every file grafana.py writes into tmp_path, owned by our own group."""
+    for name in ("CONFIG_FILE", "DATASOURCES_FILE", "DASHBOARD_PROVIDER_FILE", "KEYRING"):
+        monkeypatch.setattr(grafana, name, tmp_path / name.lower())
+    monkeypatch.setattr(grafana, "SOURCES_FILE", tmp_path / "sources.list")
+    monkeypatch.setattr(grafana, "DASHBOARDS_DIR", tmp_path / "dashboards")
+    monkeypatch.setattr(grafana, "GROUP", grp.getgrgid(os.getgid()).gr_name)
+    return tmp_path
+
+
+def test_config_is_written_once_with_mode_0640(paths: Path):
+    assert grafana.write_config(render()) is True
+    assert grafana.write_config(render()) is False
+    assert grafana.write_config(render(port=3001)) is True
+
+    stat = grafana.CONFIG_FILE.stat()
+    assert stat.st_mode & 0o777 == 0o640
+    assert stat.st_gid == os.getgid()
+    assert list(paths.glob(".*")) == []  # no temporary file left behind
+
+
+def test_wrong_mode_is_repaired_without_counting_as_a_change(paths: Path):
+    grafana.write_config(render())
+    grafana.CONFIG_FILE.chmod(0o666)
+
+    assert grafana.write_config(render()) is False
+    assert grafana.CONFIG_FILE.stat().st_mode & 0o777 == 0o640
+
+
+def test_dashboards_are_copied_once_and_stale_ones_removed(paths: Path, tmp_path: Path):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "a.json").write_text('{"title": "a"}')
+    grafana.DASHBOARDS_DIR.mkdir()
+    (grafana.DASHBOARDS_DIR / "old.json").write_text("{}")
+
+    assert grafana.write_dashboards(shipped) is True
+    assert grafana.write_dashboards(shipped) is False
+    assert sorted(p.name for p in grafana.DASHBOARDS_DIR.iterdir()) == ["a.json"]
+
+
+# --- the signing key, with a real gpg ---------------------------------------------------------
+
+needs_gpg = pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not installed")
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, str]]:
+    """Two freshly generated keys: name -> (armored public key, fingerprint)."""
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    made = {}
+    for name in ("good", "other"):
+        uid = f"{name} <{name}@example.invalid>"
+        gpg = ["gpg", "--homedir", str(home), "--batch", "--passphrase", ""]
+        subprocess.run([*gpg, "--quick-gen-key", uid, "ed25519", "sign", "never"], check=True)
+        armored = subprocess.run(
+            [*gpg, "--armor", "--export", uid], check=True, capture_output=True
+        ).stdout
+        listing = subprocess.run(
+            [*gpg, "--with-colons", "--fingerprint", uid], check=True, capture_output=True
+        ).stdout.decode()
+        fingerprint = next(
+            line.split(":")[9]
+            for line in listing.splitlines()
+            if line.startswith(grafana.FINGERPRINT_RECORD + ":")
+        )
+        made[name] = (armored, fingerprint)
+    return made
+
+
+@needs_gpg
+def test_the_pinned_key_is_accepted(keys):
+    key, fingerprint = keys["good"]
+
+    grafana.check_key(key, expected=fingerprint)
+
+
+@needs_gpg
+def test_another_key_is_refused_naming_both_fingerprints(keys):
+    key, fingerprint = keys["other"]
+
+    with pytest.raises(grafana.KeyMismatchError) as refused:
+        grafana.check_key(key, expected=keys["good"][1])
+
+    assert fingerprint in str(refused.value)
+    assert keys["good"][1] in str(refused.value)
+
+
+@needs_gpg
+def test_the_pinned_key_bundled_with_another_is_refused(keys):
+    with pytest.raises(grafana.KeyMismatchError):
+        grafana.check_key(keys["good"][0] + keys["other"][0], expected=keys["good"][1])
+
+
+@needs_gpg
+def test_not_a_key_is_refused():
+    with pytest.raises(grafana.GrafanaError):
+        grafana.check_key(b"<html>captive portal</html>")
+
+
+@needs_gpg
+def test_mismatching_download_installs_nothing(keys, paths: Path, monkeypatch):
+    monkeypatch.setattr(grafana.apt, "add_package", lambda *a, **k: pytest.fail("apt was called"))
+
+    with pytest.raises(grafana.KeyMismatchError):
+        grafana.install_from_repository(download=lambda url: keys["other"][0])
+
+    assert not grafana.KEYRING.exists()
+    assert not grafana.SOURCES_FILE.exists()
+
+
+@needs_gpg
+def test_matching_download_writes_keyring_and_signed_by_source(keys, paths: Path, monkeypatch):
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+    installed = []
+    monkeypatch.setattr(grafana.apt, "add_package", lambda name, **k: installed.append(name))
+
+    grafana.install_from_repository(download=lambda url: key)
+
+    assert grafana.KEYRING.read_bytes() == key
+    assert grafana.SOURCES_FILE.read_text() == (
+        "deb [signed-by=/etc/apt/keyrings/grafana.asc] https://apt.grafana.com stable main\n"
+    )
+    assert installed == ["grafana"]
+
+
+# --- the admin password goes through stdin ----------------------------------------------------
+
+
+def test_admin_password_is_passed_on_stdin_not_argv(monkeypatch):
+    seen = {}
+
+    def run(cmd, **kwargs):
+        seen["cmd"], seen["input"] = cmd, kwargs.get("input")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(grafana.subprocess, "run", run)
+
+    grafana.set_admin_password("not-in-argv-123")
+
+    assert "not-in-argv-123" not in " ".join(seen["cmd"])
+    assert seen["input"] == "not-in-argv-123\n"
+    assert seen["cmd"][-3:] == ["admin", "reset-admin-password", "--password-from-stdin"]
+
+
+# --- the HTTP client against a local server ---------------------------------------------------
+
+
+class FakeGrafanaAPI(http.server.BaseHTTPRequestHandler):
+    """Answers like Grafana for the routes the charm uses, and checks method and auth."""
+
+    routes = {
+        ("GET", "/api/health"): (False, 200, {"database": "ok", "version": "11.3.0"}),
+        ("GET", "/api/user"): (True, 200, {"login": "admin"}),
+        ("POST", "/api/admin/provisioning/datasources/reload"): (
+            True, 200, {"message": "Datasources config reloaded"},
+        ),
+        ("POST", "/api/admin/provisioning/dashboards/reload"): (
+            True, 200, {"message": "Dashboards config reloaded"},
+        ),
+    }  # fmt: skip
+    password = "right-password"
+    delay = 0.0
+    requests: list[tuple[str, str, str | None]] = []
+
+    def _answer(self) -> None:
+        time.sleep(self.delay)
+        auth = self.headers.get("Authorization")
+        type(self).requests.append((self.command, self.path, auth))
+        route = self.routes.get((self.command, self.path))
+        if route is None:
+            known_path = any(path == self.path for _, path in self.routes)
+            self._send(405 if known_path else 404, {"message": "Not found"})
+            return
+        needs_auth, status, body = route
+        expected = "Basic " + base64.b64encode(f"admin:{self.password}".encode()).decode()
+        if needs_auth and auth != expected:
+            self._send(401, {"message": "Invalid username or password"})
+            return
+        self._send(status, body)
+
+    do_GET = do_POST = _answer  # noqa: N815
+
+    def _send(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    FakeGrafanaAPI.requests = []
+    FakeGrafanaAPI.delay = 0.0
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeGrafanaAPI)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_reloads_are_authenticated_posts_to_the_provisioning_api(api):
+    client = grafana.GrafanaClient(api, "admin", "right-password")
+
+    client.reload_datasources()
+    client.reload_dashboards()
+
+    expected = "Basic " + base64.b64encode(b"admin:right-password").decode()
+    assert FakeGrafanaAPI.requests == [
+        ("POST", "/api/admin/provisioning/datasources/reload", expected),
+        ("POST", "/api/admin/provisioning/dashboards/reload", expected),
+    ]
+
+
+def test_rejected_credentials_raise_with_the_status_and_grafanas_message(api):
+    client = grafana.GrafanaClient(api, "admin", "wrong")
+
+    with pytest.raises(grafana.APIError) as error:
+        client.reload_datasources()
+
+    assert error.value.status == 401
+    assert "Invalid username or password" in str(error.value)
+    assert "wrong" not in str(error.value)
+
+
+def test_login_check_tells_working_from_rejected_credentials(api):
+    assert grafana.GrafanaClient(api, "admin", "right-password").login_works() is True
+    assert grafana.GrafanaClient(api, "admin", "stale").login_works() is False
+
+
+def test_health_needs_no_credentials(api):
+    assert grafana.GrafanaClient(api).is_ready() is True
+    assert FakeGrafanaAPI.requests == [("GET", "/api/health", None)]
+
+
+def test_unreachable_grafana_is_a_clear_error():
+    client = grafana.GrafanaClient("http://127.0.0.1:9", "admin", "x", timeout=2)
+
+    with pytest.raises(
+        grafana.APIError, match=re.escape("cannot reach Grafana at http://127.0.0.1:9")
+    ):
+        client.reload_datasources()
+    assert client.is_ready() is False
+    assert client.wait_ready(timeout=0.2, interval=0.05) is False
+
+
+def test_slow_grafana_times_out(api):
+    FakeGrafanaAPI.delay = 1.0
+    client = grafana.GrafanaClient(api, "admin", "right-password", timeout=0.2)
+
+    with pytest.raises(grafana.APIError, match="cannot reach Grafana"):
+        client.reload_datasources()
+
+
+def test_client_repr_hides_the_password():
+    assert "secret-pw" not in repr(grafana.GrafanaClient("http://x", "admin", "secret-pw"))

@@ -1,0 +1,29 @@
+"""Fixtures for the Grafana charm's ops.testing tests (the doubles are in grafana_testing.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+# grafana_testing puts the charm's src and lib on sys.path, so it is imported first.
+from grafana_testing import CHARM_DIR, FakeGrafana, charm
+from ops import testing
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeGrafana:
+    fake = FakeGrafana()
+    monkeypatch.setattr("charm.grafana", fake)
+    return fake
+
+
+@pytest.fixture
+def ctx() -> testing.Context[charm.GrafanaCharm]:
+    return testing.Context(charm.GrafanaCharm, charm_root=CHARM_DIR)
+
+
+@pytest.fixture
+def installed(fake: FakeGrafana) -> FakeGrafana:
+    """A machine where an earlier hook installed and started Grafana."""
+    fake.installed = True
+    fake.running = True
+    return fake
