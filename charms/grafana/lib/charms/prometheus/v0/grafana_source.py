@@ -31,6 +31,10 @@ Relation data comes from another administrator's charm: every field is validated
 units are skipped with a logged warning, and nothing a remote charm writes can raise out of
 `sources()`. COS `secure_extra_fields` are not used (secrets do not belong in relation data), and
 only flat `extra_fields` with scalar values are passed on as jsonData.
+
+Validated values may still contain `$`. Grafana expands `$VAR`, `${VAR}` and `$__file{...}` in
+every string of a provisioning file, so a requirer that writes one must escape `$` as `$$`;
+otherwise a remote charm could have Grafana read local files into a data source.
 """
 
 from __future__ import annotations
