@@ -1,0 +1,366 @@
+"""The Prometheus workload: the Ubuntu package, its files, promtool and the running service.
+
+Nothing here knows about Juju. Files are written compare-then-write and every writer reports
+whether it changed anything, so the charm reloads or restarts only when it must. Where the files
+live is `PATHS`; tests point it at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import grp
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from charmlibs import apt, systemd
+
+PACKAGE = "prometheus"
+SERVICE = "prometheus"
+# The system group the package creates; Prometheus runs with it.
+GROUP = "prometheus"
+RULES_DIR_NAME = "juju-rules"
+_HEADER = "# Managed by the prometheus charm: edits are overwritten. Use its config instead.\n"
+# A flag must survive systemd's $ARGS word splitting and the EnvironmentFile's quoting.
+_SAFE_FLAG = re.compile(r"--[a-z.-]+(?:=[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]*)?")
+_RULES_FILE = re.compile(r"[A-Za-z0-9_.-]+\.rules")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where the workload's files live (the Debian/Ubuntu package's layout by default)."""
+
+    config_dir: Path = Path("/etc/prometheus")
+    defaults: Path = Path("/etc/default/prometheus")
+    tsdb: Path = Path("/var/lib/prometheus/metrics2")
+
+    @property
+    def config(self) -> Path:
+        """prometheus.yml."""
+        return self.config_dir / "prometheus.yml"
+
+    @property
+    def rules_dir(self) -> Path:
+        """The directory of rule files the charm owns (and prunes)."""
+        return self.config_dir / RULES_DIR_NAME
+
+
+PATHS = Paths()
+
+
+class ConfigError(Exception):
+    """promtool rejected a configuration; the message is promtool's."""
+
+
+class ReloadError(Exception):
+    """Prometheus refused to reload its configuration; the message is Prometheus's."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Installed:
+    """What `install_config` did."""
+
+    changed: bool
+    rejected_rules: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def installed() -> bool:
+    """Return True if the prometheus package is installed."""
+    try:
+        apt.DebianPackage.from_installed_package(PACKAGE)
+    except apt.PackageNotFoundError:
+        return False
+    return True
+
+
+def install() -> None:
+    """Install the archive's prometheus package, without its recommended packages.
+
+    charmlibs-apt cannot pass --no-install-recommends (its install options are fixed), and the
+    package recommends prometheus-node-exporter, which this charm does not manage. So the cache
+    refresh goes through charmlibs-apt and the install through apt-get directly, with the same
+    non-interactive, keep-my-config options charmlibs-apt uses.
+    """
+    apt.update()
+    result = subprocess.run(
+        [
+            "apt-get",
+            "install",
+            "--yes",
+            "--no-install-recommends",
+            "--option=Dpkg::Options::=--force-confold",
+            PACKAGE,
+        ],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise apt.PackageError(f"apt-get install {PACKAGE} failed: {result.stderr.strip()}")
+
+
+def version() -> str | None:
+    """Return the version of the installed binary, such as `2.31.2+ds1`, or None."""
+    try:
+        out = subprocess.run(
+            ["prometheus", "--version"], check=True, capture_output=True, text=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    match = re.search(r"version (\S+)", out)
+    return match.group(1) if match else None
+
+
+def render_config(
+    *,
+    scrape_interval: str,
+    scrape_timeout: str,
+    evaluation_interval: str,
+    external_labels: Mapping[str, str],
+    scrape_configs: Sequence[Mapping[str, Any]],
+) -> str:
+    """Return prometheus.yml for these settings and (already validated) scrape configs."""
+    global_config: dict[str, Any] = {
+        "scrape_interval": scrape_interval,
+        "scrape_timeout": scrape_timeout,
+        "evaluation_interval": evaluation_interval,
+    }
+    if external_labels:
+        global_config["external_labels"] = dict(external_labels)
+    config = {
+        "global": global_config,
+        # Relative to prometheus.yml, so a staged copy checks against staged rules.
+        "rule_files": [f"{RULES_DIR_NAME}/*.rules"],
+        "scrape_configs": [dict(job) for job in scrape_configs],
+    }
+    return _HEADER + yaml.safe_dump(config, sort_keys=False)
+
+
+def render_rules(groups: Mapping[str, Any]) -> str:
+    """Return a rules file for `{"groups": [...]}`."""
+    return _HEADER + yaml.safe_dump(dict(groups), sort_keys=False)
+
+
+def flags(
+    *,
+    port: int,
+    retention_time: str,
+    retention_size: str,
+    external_url: str,
+    log_level: str,
+) -> list[str]:
+    """Return the command-line flags for these settings (only flags Prometheus 2.31 knows)."""
+    args = [
+        f"--config.file={PATHS.config}",
+        f"--storage.tsdb.path={PATHS.tsdb}",
+        f"--storage.tsdb.retention.time={retention_time}",
+        f"--web.listen-address=:{port}",
+        # Lets the charm reload by POST /-/reload and see whether the reload worked.
+        "--web.enable-lifecycle",
+        f"--log.level={log_level}",
+    ]
+    if retention_size:
+        args.append(f"--storage.tsdb.retention.size={retention_size}")
+    if external_url:
+        args.append(f"--web.external-url={external_url}")
+    return args
+
+
+def write_flags(args: Sequence[str]) -> bool:
+    """Write the flags to the file the packaged systemd unit reads; return True if it changed.
+
+    Raises:
+        ValueError: a flag would not survive systemd's word splitting (a bug in the caller).
+    """
+    for arg in args:
+        if not _SAFE_FLAG.fullmatch(arg):
+            raise ValueError(f"unsafe command-line flag {arg!r}")
+    return _write(PATHS.defaults, f'{_HEADER}ARGS="{" ".join(args)}"\n')
+
+
+def install_config(config: str, rules: Mapping[str, str]) -> Installed:
+    """Check prometheus.yml and rule files with promtool, then install what passed.
+
+    Everything is staged in a temporary directory first. A rule file promtool rejects is left
+    out (and reported in `rejected_rules`); if prometheus.yml itself is rejected nothing is
+    written and ConfigError is raised. Stale rule files in the charm's rules directory are
+    removed. Nothing is checked or written when the live files already match.
+
+    Raises:
+        ConfigError: promtool rejected prometheus.yml (the message is promtool's).
+    """
+    for name in rules:
+        if not _RULES_FILE.fullmatch(name):
+            raise ValueError(f"bad rules file name {name!r}")
+    live_rules = _live_rules()
+    if rules == live_rules and _read(PATHS.config) == config:
+        return Installed(changed=False)
+
+    rejected: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="prometheus-charm-") as tmp:
+        stage = Path(tmp)
+        (stage / RULES_DIR_NAME).mkdir()
+        for name, text in rules.items():
+            staged = stage / RULES_DIR_NAME / name
+            staged.write_text(text)
+            # Files identical to live ones passed this check when they were installed.
+            if live_rules.get(name) != text:
+                error = _promtool(stage, "check", "rules", f"{RULES_DIR_NAME}/{name}")
+                if error:
+                    rejected[name] = error
+                    staged.unlink()
+        (stage / "prometheus.yml").write_text(config)
+        error = _promtool(stage, "check", "config", "prometheus.yml")
+        if error:
+            raise ConfigError(error)
+
+    kept = {name: text for name, text in rules.items() if name not in rejected}
+    changed = _sync_rules(kept, live_rules)
+    # 0640 and group prometheus: scrape-jobs may hold credentials.
+    changed |= _write(PATHS.config, config, mode=0o640, group=GROUP)
+    return Installed(changed=changed, rejected_rules=rejected)
+
+
+def check_live_config() -> str | None:
+    """Run promtool on the live prometheus.yml (and its rules); return its error, or None."""
+    return _promtool(PATHS.config_dir, "check", "config", PATHS.config.name)
+
+
+def job_count() -> int:
+    """Return how many scrape jobs the live prometheus.yml has (0 if it is not there)."""
+    try:
+        config = yaml.safe_load(_read(PATHS.config) or "") or {}
+    except yaml.YAMLError:
+        return 0
+    return len(config.get("scrape_configs") or [])
+
+
+def tsdb_filesystem_size() -> int:
+    """Return the size in bytes of the filesystem that holds (or will hold) the TSDB."""
+    path = PATHS.tsdb
+    # Before the package is installed the TSDB directory does not exist yet.
+    while not path.exists():
+        path = path.parent
+    stat = os.statvfs(path)
+    return stat.f_blocks * stat.f_frsize
+
+
+def running() -> bool:
+    """Return True if the prometheus service is active."""
+    return systemd.service_running(SERVICE)
+
+
+def start() -> None:
+    """Enable the service and start it (it reads the current flags and config)."""
+    systemd.service_enable("--now", SERVICE)
+
+
+def restart() -> None:
+    """Restart the service: needed for new command-line flags."""
+    systemd.service_restart(SERVICE)
+
+
+def stop() -> None:
+    """Stop and disable the service; a service that is already gone is not an error."""
+    with contextlib.suppress(systemd.SystemdError):
+        systemd.service_disable("--now", SERVICE)
+
+
+def reload() -> float:
+    """Make Prometheus re-read prometheus.yml and its rules; return how long it took (seconds).
+
+    POST /-/reload answers only once the reload is done, and says if it failed. If Prometheus
+    cannot be reached over HTTP, systemd sends SIGHUP instead (the packaged unit's ExecReload),
+    falling back to a restart if even that fails.
+
+    Raises:
+        ReloadError: Prometheus answered and refused the new configuration.
+    """
+    started = time.monotonic()
+    # Built from our own flags file, the URL is always http://127.0.0.1:<port>/...
+    request = urllib.request.Request(_local_url("/-/reload"), method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=60):  # noqa: S310
+            pass
+    except urllib.error.HTTPError as e:
+        raise ReloadError(e.read().decode(errors="replace").strip() or str(e)) from None
+    except OSError:
+        systemd.service_reload(SERVICE, restart_on_failure=True)
+    return time.monotonic() - started
+
+
+def _local_url(path: str) -> str:
+    """Return the loopback URL of `path` for the running flags (port and route prefix)."""
+    text = _read(PATHS.defaults) or ""
+    port = re.search(r"--web\.listen-address=\S*:(\d+)", text)
+    external = re.search(r"--web\.external-url=([^\s\"]+)", text)
+    prefix = urllib.parse.urlsplit(external.group(1)).path.rstrip("/") if external else ""
+    return f"http://127.0.0.1:{port.group(1) if port else 9090}{prefix}{path}"
+
+
+def _promtool(cwd: Path, *args: str) -> str | None:
+    """Run promtool in `cwd`; return its complaint as one line, or None if it is satisfied."""
+    result = subprocess.run(["promtool", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode == 0:
+        return None
+    lines = (line.strip() for line in (result.stderr or result.stdout).splitlines())
+    return " ".join(line.removeprefix("FAILED:").strip() for line in lines if line) or (
+        f"promtool exited with {result.returncode}"
+    )
+
+
+def _live_rules() -> dict[str, str]:
+    if not PATHS.rules_dir.is_dir():
+        return {}
+    return {path.name: path.read_text() for path in sorted(PATHS.rules_dir.glob("*.rules"))}
+
+
+def _sync_rules(rules: Mapping[str, str], live: Mapping[str, str]) -> bool:
+    """Make the rules directory hold exactly `rules`; return True if anything changed."""
+    PATHS.rules_dir.mkdir(parents=True, exist_ok=True)
+    changed = False
+    for name in live.keys() - rules.keys():
+        (PATHS.rules_dir / name).unlink()
+        changed = True
+    for name, text in rules.items():
+        changed |= _write(PATHS.rules_dir / name, text)
+    return changed
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: Path, text: str, *, mode: int = 0o644, group: str | None = None) -> bool:
+    """Atomically replace `path` with `text` unless it already holds it; return True if written."""
+    if _read(path) == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        # Without the group (a test machine) the file is simply root's.
+        if group is not None:
+            with contextlib.suppress(KeyError):
+                shutil.chown(tmp, group=grp.getgrnam(group).gr_gid)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

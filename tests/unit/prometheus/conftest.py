@@ -1,0 +1,160 @@
+"""Fixtures for the Prometheus charm's ops.testing tests.
+
+The workload module is swapped for `FakePrometheus`, which keeps the "files" and the service in
+memory and counts every write, start, restart and reload, so a test can say exactly what a hook
+did to the machine. Rendering stays real: the fake calls the real module's pure functions, so
+tests read back the prometheus.yml the charm would install.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+import yaml
+
+CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "prometheus"
+sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
+
+import charm  # noqa: E402
+import prometheus  # noqa: E402
+from ops import testing  # noqa: E402
+
+
+class FakePrometheus:
+    """An in-memory stand-in for the `prometheus` workload module."""
+
+    ConfigError = prometheus.ConfigError
+    ReloadError = prometheus.ReloadError
+    Installed = prometheus.Installed
+    PATHS = prometheus.PATHS
+    render_config = staticmethod(prometheus.render_config)
+    render_rules = staticmethod(prometheus.render_rules)
+    flags = staticmethod(prometheus.flags)
+
+    def __init__(self) -> None:
+        self.is_installed = True
+        self.is_running = True
+        self.config: str | None = None
+        self.rules: dict[str, str] = {}
+        self.args: list[str] | None = None
+        # What the hook did, in order: ("install",), ("config", text), ("flags", args), ...
+        self.writes: list[tuple[Any, ...]] = []
+        self.actions: list[str] = []
+        # Knobs a test turns to make promtool or Prometheus say no.
+        self.promtool_error: str | None = None
+        self.bad_rules: set[str] = set()
+        self.reload_error: str | None = None
+        self.live_error: str | None = None
+        self.filesystem_bytes = 100 * 2**30
+
+    # Package
+    def installed(self) -> bool:
+        return self.is_installed
+
+    def install(self) -> None:
+        self.is_installed = True
+        self.actions.append("install")
+
+    def version(self) -> str | None:
+        return "2.31.2+ds1" if self.is_installed else None
+
+    # Files
+    def install_config(self, config: str, rules: Mapping[str, str]) -> prometheus.Installed:
+        if self.promtool_error:
+            raise prometheus.ConfigError(self.promtool_error)
+        rejected = {name: "parse error" for name in rules if name in self.bad_rules}
+        kept = {name: text for name, text in rules.items() if name not in rejected}
+        if config == self.config and kept == self.rules:
+            return prometheus.Installed(changed=False, rejected_rules=rejected)
+        self.config, self.rules = config, kept
+        self.writes.append(("config", config, dict(kept)))
+        return prometheus.Installed(changed=True, rejected_rules=rejected)
+
+    def write_flags(self, args: Sequence[str]) -> bool:
+        if list(args) == self.args:
+            return False
+        self.args = list(args)
+        self.writes.append(("flags", list(args)))
+        return True
+
+    def check_live_config(self) -> str | None:
+        return self.live_error
+
+    def job_count(self) -> int:
+        return len(self.parsed_config().get("scrape_configs", []))
+
+    def tsdb_filesystem_size(self) -> int:
+        return self.filesystem_bytes
+
+    # Service
+    def running(self) -> bool:
+        return self.is_running
+
+    def start(self) -> None:
+        self.is_running = True
+        self.actions.append("start")
+
+    def restart(self) -> None:
+        self.actions.append("restart")
+
+    def stop(self) -> None:
+        self.is_running = False
+        self.actions.append("stop")
+
+    def reload(self) -> float:
+        if self.reload_error:
+            raise prometheus.ReloadError(self.reload_error)
+        self.actions.append("reload")
+        return 0.042
+
+    # Helpers for assertions
+    def parsed_config(self) -> dict[str, Any]:
+        return yaml.safe_load(self.config or "") or {}
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """The rendered scrape jobs, by name."""
+        return {job["job_name"]: job for job in self.parsed_config().get("scrape_configs", [])}
+
+    def flag(self, name: str) -> str | None:
+        """The value of a rendered --name=value flag, None if absent."""
+        for arg in self.args or []:
+            key, _, value = arg.partition("=")
+            if key == f"--{name}":
+                return value
+        return None
+
+    def settle(self) -> None:
+        """Forget what happened so far: the next assertions see only the next hook."""
+        self.writes.clear()
+        self.actions.clear()
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakePrometheus:
+    fake = FakePrometheus()
+    monkeypatch.setattr("charm.prometheus", fake)
+    return fake
+
+
+@pytest.fixture
+def ctx() -> testing.Context[charm.PrometheusCharm]:
+    return testing.Context(charm.PrometheusCharm)
+
+
+@pytest.fixture
+def settled(ctx: testing.Context[charm.PrometheusCharm], fake: FakePrometheus):
+    """Return a function that runs config-changed once on `state` and clears the fake's log.
+
+    Tests of "what changes next" start from a unit that has already configured Prometheus.
+    """
+
+    def settle(state: testing.State) -> testing.State:
+        out = ctx.run(ctx.on.config_changed(), state)
+        fake.settle()
+        return out
+
+    return settle

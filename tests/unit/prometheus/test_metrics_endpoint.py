@@ -1,0 +1,482 @@
+"""The metrics-endpoint relation (COS prometheus_scrape): jobs, topology, rules, hostile data."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+from ops import testing
+
+UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
+REMOTE_UUID = "7c0ffee0-1234-4abc-8def-0123456789ab"
+MODEL = testing.Model(name="lab", uuid=UUID)
+PREFIX = "juju_edge_7c0ffee0_widgets_prometheus_scrape"
+METADATA = json.dumps(
+    {
+        "model": "edge",
+        "model_uuid": REMOTE_UUID,
+        "application": "widgets",
+        "unit": "widgets/0",
+        "charm_name": "widgets",
+    }
+)
+TWO_UNITS = {
+    0: {"prometheus_scrape_unit_address": "10.0.0.1", "prometheus_scrape_unit_name": "widgets/0"},
+    1: {"prometheus_scrape_unit_address": "10.0.0.2", "prometheus_scrape_unit_name": "widgets/1"},
+}
+TOPOLOGY = {"juju_model": "edge", "juju_model_uuid": REMOTE_UUID, "juju_application": "widgets"}
+
+
+def relation(jobs: object = None, units: dict | None = None, **app_data: str) -> testing.Relation:
+    data = {"scrape_metadata": METADATA, **app_data}
+    if jobs is not None:
+        data["scrape_jobs"] = jobs if isinstance(jobs, str) else json.dumps(jobs)
+    return testing.Relation(
+        "metrics-endpoint",
+        remote_app_name="widgets",
+        remote_app_data=data,
+        remote_units_data=TWO_UNITS if units is None else units,
+    )
+
+
+def run(ctx, rel: testing.Relation, **kwargs) -> testing.State:
+    state = testing.State(model=MODEL, leader=True, relations=[rel], **kwargs)
+    return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
+
+
+def test_wildcard_target_becomes_one_job_per_unit_with_its_address(ctx, fake):
+    run(ctx, relation([{"job_name": "node", "static_configs": [{"targets": ["*:9100"]}]}]))
+
+    jobs = fake.jobs()
+    assert list(jobs) == ["prometheus", f"{PREFIX}_node-0", f"{PREFIX}_node-1"]
+    assert jobs[f"{PREFIX}_node-1"]["static_configs"] == [
+        {"targets": ["10.0.0.2:9100"], "labels": {**TOPOLOGY, "juju_unit": "widgets/1"}}
+    ]
+    assert jobs[f"{PREFIX}_node-1"]["metrics_path"] == "/metrics"
+
+
+def test_fixed_targets_stay_in_one_job_with_application_labels(ctx, fake):
+    job = {
+        "job_name": "ext",
+        "metrics_path": "/stats",
+        "scrape_interval": "30s",
+        "scrape_timeout": "20s",
+        "scheme": "https",
+        "sample_limit": 1000,
+        "static_configs": [
+            {"targets": ["db.lab:9187", "[fd00::1]:9187"], "labels": {"tier": "db"}}
+        ],
+    }
+
+    run(ctx, relation([job]))
+
+    assert fake.jobs()[f"{PREFIX}_ext"] == {
+        "job_name": f"{PREFIX}_ext",
+        "metrics_path": "/stats",
+        "scrape_interval": "30s",
+        "scrape_timeout": "20s",
+        "scheme": "https",
+        "sample_limit": 1000,
+        "static_configs": [
+            {"targets": ["db.lab:9187", "[fd00::1]:9187"], "labels": {"tier": "db", **TOPOLOGY}}
+        ],
+    }
+
+
+def test_mixed_targets_split_into_fixed_and_per_unit_jobs(ctx, fake):
+    jobs = [{"static_configs": [{"targets": ["10.9.9.9:80", "*:8080", "*"]}]}]
+
+    run(ctx, relation(jobs, units={0: TWO_UNITS[0]}))
+
+    jobs = fake.jobs()
+    assert jobs[PREFIX]["static_configs"][0]["targets"] == ["10.9.9.9:80"]
+    assert jobs[f"{PREFIX}-0"]["static_configs"][0]["targets"] == ["10.0.0.1:8080", "10.0.0.1"]
+
+
+def test_unit_path_prefixes_the_metrics_path(ctx, fake):
+    units = {0: {**TWO_UNITS[0], "prometheus_scrape_unit_path": "/proxy/"}}
+
+    run(ctx, relation([{"static_configs": [{"targets": ["*:80"]}]}], units=units))
+
+    assert fake.jobs()[f"{PREFIX}-0"]["metrics_path"] == "/proxy/metrics"
+
+
+def test_ipv6_unit_address_is_bracketed(ctx, fake):
+    units = {0: {"prometheus_scrape_unit_address": "fd00::7"}}
+
+    run(ctx, relation([{"static_configs": [{"targets": ["*:80"]}]}], units=units))
+
+    assert fake.jobs()[f"{PREFIX}-0"]["static_configs"][0]["targets"] == ["[fd00::7]:80"]
+
+
+def test_unit_that_has_not_published_an_address_gets_no_job_yet(ctx, fake):
+    units = {0: TWO_UNITS[0], 1: {}}
+
+    run(ctx, relation([{"static_configs": [{"targets": ["*:80"]}]}], units=units))
+
+    assert list(fake.jobs()) == ["prometheus", f"{PREFIX}-0"]
+
+
+def test_without_scrape_metadata_the_topology_comes_from_juju(ctx, fake):
+    rel = testing.Relation(
+        "metrics-endpoint",
+        remote_app_name="widgets",
+        remote_app_data={"scrape_jobs": '[{"static_configs": [{"targets": ["*:80"]}]}]'},
+        remote_units_data={0: {"prometheus_scrape_unit_address": "10.0.0.1"}},
+    )
+
+    run(ctx, rel)
+
+    job = fake.jobs()["juju_lab_2f5e6d0a_widgets_prometheus_scrape-0"]
+    assert job["static_configs"][0]["labels"] == {
+        "juju_model": "lab",
+        "juju_model_uuid": UUID,
+        "juju_application": "widgets",
+        "juju_unit": "widgets/0",
+    }
+
+
+def test_alert_rules_become_a_rules_file_with_topology_labels(ctx, fake):
+    rules = {
+        "groups": [
+            {
+                "name": "widgets",
+                "interval": "1m",
+                "rules": [
+                    {
+                        "alert": "WidgetsDown",
+                        "expr": 'up{juju_application="widgets"} == 0',
+                        "for": "5m",
+                        "labels": {"severity": "critical"},
+                        "annotations": {
+                            "summary": "{{ $labels.instance }} is down",
+                            "description": "a\nb",
+                        },
+                    },
+                    {"record": "widgets:up:sum", "expr": "sum(up)", "keep_firing_for": "5m"},
+                ],
+            }
+        ]
+    }
+
+    run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [(name, text)] = fake.rules.items()
+    assert name == "juju_edge_7c0ffee0_widgets.rules"
+    [group] = yaml.safe_load(text)["groups"]
+    assert group["interval"] == "1m"
+    alert, record = group["rules"]
+    assert alert["labels"] == {"severity": "critical", **TOPOLOGY}
+    assert alert["annotations"]["description"] == "a\nb"
+    # Keys Prometheus 2.31 does not know are dropped rather than breaking the file.
+    assert record == {"record": "widgets:up:sum", "expr": "sum(up)", "labels": TOPOLOGY}
+
+
+def test_broken_relation_removes_its_jobs_and_rules_and_reloads(ctx, fake, settled):
+    rel = relation(
+        [{"static_configs": [{"targets": ["*:80"]}]}],
+        alert_rules=json.dumps(
+            {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}]}
+        ),
+    )
+    settled(testing.State(model=MODEL, leader=True, relations=[rel]))
+    assert fake.rules
+
+    out = ctx.run(ctx.on.relation_broken(rel), testing.State(model=MODEL, relations=[rel]))
+
+    assert list(fake.jobs()) == ["prometheus"]
+    assert fake.rules == {}
+    assert fake.actions == ["reload"]
+    assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
+
+
+def test_departed_unit_loses_its_job(ctx, fake):
+    rel = relation([{"static_configs": [{"targets": ["*:80"]}]}], units={0: TWO_UNITS[0]})
+    state = testing.State(model=MODEL, relations=[rel])
+
+    ctx.run(ctx.on.relation_departed(rel, remote_unit=1, departing_unit=1), state)
+
+    assert list(fake.jobs()) == ["prometheus", f"{PREFIX}-0"]
+
+
+def test_two_relations_with_the_same_job_name_keep_the_first(ctx, fake):
+    jobs = json.dumps([{"static_configs": [{"targets": ["*:80"]}]}])
+    first = relation(jobs, units={0: TWO_UNITS[0]})
+    second = testing.Relation(
+        "metrics-endpoint",
+        remote_app_name="widgets-again",
+        remote_app_data={"scrape_metadata": METADATA, "scrape_jobs": jobs},
+        remote_units_data={0: {"prometheus_scrape_unit_address": "10.0.0.9"}},
+    )
+    state = testing.State(model=MODEL, relations=[first, second])
+
+    ctx.run(ctx.on.relation_changed(second, remote_unit=0), state)
+
+    assert fake.jobs()[f"{PREFIX}-0"]["static_configs"][0]["targets"] == ["10.0.0.1:80"]
+
+
+GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
+
+
+@pytest.mark.parametrize(
+    "bad_job",
+    [
+        pytest.param("not a job", id="job is a string"),
+        pytest.param(
+            {"job_name": "x\n- job_name: evil", "static_configs": [{"targets": ["*:80"]}]},
+            id="YAML in job name",
+        ),
+        pytest.param(
+            {"job_name": "has space", "static_configs": [{"targets": ["*:80"]}]},
+            id="space in job name",
+        ),
+        pytest.param(
+            {"job_name": 5, "static_configs": [{"targets": ["*:80"]}]}, id="job name not a string"
+        ),
+        pytest.param({"job_name": "x", "static_configs": "*:80"}, id="static_configs a string"),
+        pytest.param({"job_name": "x", "static_configs": []}, id="no static_configs"),
+        pytest.param({"job_name": "x", "static_configs": [["*:80"]]}, id="static config a list"),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": "*:80"}]}, id="targets a string"
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["evil\nhost:80"]}]},
+            id="newline in target",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["host:99999"]}]},
+            id="port out of range",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["*:http"]}]},
+            id="wildcard port not a number",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["http://h:80/x"]}]},
+            id="URL as target",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": [{"host": "h"}]}]},
+            id="target an object",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["*:80"], "labels": {"a\nb": "c"}}]},
+            id="newline in label name",
+        ),
+        pytest.param(
+            {
+                "job_name": "x",
+                "static_configs": [{"targets": ["*:80"], "labels": {"env": "prod\n  evil: true"}}],
+            },
+            id="YAML in label value",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["*:80"], "labels": {"env": 5}}]},
+            id="label value not a string",
+        ),
+        pytest.param(
+            {
+                "job_name": "x",
+                "static_configs": [{"targets": ["*:80"], "labels": {"__address__": "evil:1"}}],
+            },
+            id="reserved label",
+        ),
+        pytest.param(
+            {
+                "job_name": "x",
+                "static_configs": [{"targets": ["*:80"], "labels": {"juju_unit": "other/0"}}],
+            },
+            id="topology label spoofed",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": ["*:80"], "labels": ["a"]}]},
+            id="labels a list",
+        ),
+        pytest.param({"job_name": "x", "metrics_path": "/m\nx", **GOOD}, id="newline in path"),
+        pytest.param({**GOOD, "job_name": "x", "metrics_path": "metrics"}, id="relative path"),
+        pytest.param({**GOOD, "job_name": "x", "metrics_path": '/m?q="x'}, id="query in path"),
+        pytest.param({**GOOD, "job_name": "x", "scrape_interval": "fast"}, id="bad interval"),
+        pytest.param(
+            {**GOOD, "job_name": "x", "scrape_timeout": "1m"}, id="timeout over global interval"
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "scrape_interval": "5s", "scrape_timeout": "6s"},
+            id="timeout over job interval",
+        ),
+        pytest.param({**GOOD, "job_name": "x", "scheme": "file"}, id="scheme file"),
+        pytest.param({**GOOD, "job_name": "x", "sample_limit": "10"}, id="limit a string"),
+        pytest.param({**GOOD, "job_name": "x", "sample_limit": -1}, id="negative limit"),
+        pytest.param({**GOOD, "job_name": "x", "sample_limit": True}, id="limit a bool"),
+    ],
+)
+def test_bad_remote_job_is_skipped_and_the_good_one_kept(ctx, fake, caplog, bad_job):
+    with caplog.at_level(logging.WARNING):
+        out = run(ctx, relation([bad_job, GOOD], units={0: TWO_UNITS[0]}))
+
+    assert list(fake.jobs()) == ["prometheus", f"{PREFIX}_ok-0"]
+    assert "metrics-endpoint: widgets: skipping job" in caplog.text
+    assert out.unit_status == testing.ActiveStatus("serving 2 scrape jobs on :9090")
+
+
+@pytest.mark.parametrize(
+    "scrape_jobs",
+    [
+        pytest.param("not json", id="not JSON"),
+        pytest.param('{"job_name": "x"}', id="object, not list"),
+        pytest.param("null", id="null"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="absurd nesting"),
+    ],
+)
+def test_unreadable_scrape_jobs_are_ignored(ctx, fake, scrape_jobs):
+    out = run(ctx, relation(scrape_jobs))
+
+    assert list(fake.jobs()) == ["prometheus"]
+    assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
+
+
+@pytest.mark.parametrize(
+    "unit_data",
+    [
+        {"prometheus_scrape_unit_address": "10.0.0.1\n- job_name: evil"},
+        {"prometheus_scrape_unit_address": "10.0.0.1:80/x"},
+        {"prometheus_scrape_unit_address": "bad host"},
+        {"prometheus_scrape_unit_address": "10.0.0.1", "prometheus_scrape_unit_path": "x\ny"},
+    ],
+)
+def test_unit_with_bad_address_or_path_is_skipped(ctx, fake, unit_data):
+    units = {0: TWO_UNITS[0], 1: unit_data}
+
+    run(ctx, relation([{"static_configs": [{"targets": ["*:80"]}]}], units=units))
+
+    assert list(fake.jobs()) == ["prometheus", f"{PREFIX}-0"]
+
+
+def test_bad_unit_name_falls_back_to_the_juju_name(ctx, fake):
+    units = {
+        0: {
+            "prometheus_scrape_unit_address": "10.0.0.1",
+            "prometheus_scrape_unit_name": "evil\nname: x",
+        }
+    }
+
+    run(ctx, relation([{"static_configs": [{"targets": ["*:80"]}]}], units=units))
+
+    assert fake.jobs()[f"{PREFIX}-0"]["static_configs"][0]["labels"]["juju_unit"] == "widgets/0"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "not json",
+        "[]",
+        json.dumps({"model": "Evil\nModel", "model_uuid": REMOTE_UUID, "application": "w"}),
+        json.dumps({"model": "edge", "model_uuid": "not-a-uuid", "application": "w"}),
+        json.dumps({"model": "edge", "model_uuid": REMOTE_UUID}),
+    ],
+)
+def test_bad_scrape_metadata_falls_back_to_juju_topology(ctx, fake, metadata):
+    rel = testing.Relation(
+        "metrics-endpoint",
+        remote_app_name="widgets",
+        remote_app_data={
+            "scrape_metadata": metadata,
+            "scrape_jobs": '[{"static_configs": [{"targets": ["*:80"]}]}]',
+        },
+        remote_units_data={0: TWO_UNITS[0]},
+    )
+
+    run(ctx, rel)
+
+    assert list(fake.jobs()) == ["prometheus", "juju_lab_2f5e6d0a_widgets_prometheus_scrape-0"]
+
+
+def test_unsupported_job_keys_are_dropped_with_a_warning(ctx, fake, caplog):
+    job = {
+        **GOOD,
+        "basic_auth": {"username": "u", "password_file": "/etc/shadow"},
+        "tls_config": {"ca_file": "/root/ca"},
+        "relabel_configs": [{"regex": "("}],
+    }
+
+    with caplog.at_level(logging.WARNING):
+        run(ctx, relation([job], units={0: TWO_UNITS[0]}))
+
+    assert set(fake.jobs()[f"{PREFIX}_ok-0"]) == {"job_name", "metrics_path", "static_configs"}
+    assert "ignoring unsupported job keys" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "alert_rules",
+    [
+        pytest.param("not json", id="not JSON"),
+        pytest.param("[]", id="list, not object"),
+        pytest.param('{"groups": {"name": "g"}}', id="groups an object"),
+        pytest.param('{"groups": [{"name": "g", "rules": "up == 0"}]}', id="rules a string"),
+        pytest.param('{"groups": [{"rules": []}]}', id="group without name"),
+        pytest.param('{"groups": [{"name": "g\\u0000", "rules": []}]}', id="control char name"),
+        pytest.param(
+            '{"groups": [{"name": "g", "interval": "often", "rules": []}]}', id="bad interval"
+        ),
+    ],
+)
+def test_unreadable_alert_rules_are_ignored(ctx, fake, alert_rules):
+    out = run(ctx, relation([], alert_rules=alert_rules))
+
+    assert fake.rules == {}
+    assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
+
+
+@pytest.mark.parametrize(
+    "bad_rule",
+    [
+        pytest.param({"alert": "A", "record": "b", "expr": "up"}, id="alert and record"),
+        pytest.param({"expr": "up"}, id="neither alert nor record"),
+        pytest.param({"alert": "A"}, id="no expr"),
+        pytest.param({"alert": "A", "expr": 1}, id="expr a number"),
+        pytest.param({"record": "bad name", "expr": "up"}, id="bad record name"),
+        pytest.param({"alert": "A\nB", "expr": "up"}, id="newline in alert name"),
+        pytest.param({"alert": "A", "expr": "up", "for": "a while"}, id="bad for"),
+        pytest.param({"alert": "A", "expr": "up", "labels": {"a b": "c"}}, id="bad label"),
+        pytest.param(
+            {"alert": "A", "expr": "up", "annotations": "text"}, id="annotations a string"
+        ),
+        pytest.param(
+            {"alert": "A", "expr": "up", "annotations": {"x": "\u0007"}}, id="bell in annotation"
+        ),
+        pytest.param("up == 0", id="rule a string"),
+    ],
+)
+def test_bad_rule_is_skipped_and_the_good_one_kept(ctx, fake, bad_rule):
+    rules = {"groups": [{"name": "g", "rules": [bad_rule, {"alert": "Good", "expr": "up == 0"}]}]}
+
+    run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [text] = fake.rules.values()
+    [group] = yaml.safe_load(text)["groups"]
+    assert [rule.get("alert") for rule in group["rules"]] == ["Good"]
+
+
+def test_repeated_group_name_keeps_the_first(ctx, fake):
+    rules = {
+        "groups": [
+            {"name": "g", "rules": [{"alert": "First", "expr": "up == 0"}]},
+            {"name": "g", "rules": [{"alert": "Second", "expr": "up == 0"}]},
+        ]
+    }
+
+    run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [text] = fake.rules.values()
+    assert [g["rules"][0]["alert"] for g in yaml.safe_load(text)["groups"]] == ["First"]
+
+
+def test_hostile_but_printable_label_value_round_trips_verbatim(ctx, fake):
+    value = "\": {}, [& *anchor !!python/object:os.system '"
+    job = {"job_name": "ok", "static_configs": [{"targets": ["*:80"], "labels": {"note": value}}]}
+
+    run(ctx, relation([job], units={0: TWO_UNITS[0]}))
+
+    labels = fake.jobs()[f"{PREFIX}_ok-0"]["static_configs"][0]["labels"]
+    assert labels == {"note": value, **TOPOLOGY, "juju_unit": "widgets/0"}

@@ -1,0 +1,200 @@
+"""The scrape module on its own: durations, and arbitrary remote data never breaking out.
+
+The property tests feed random (often nonsensical) relation data through the same functions
+the charm uses and check what matters to an operator: no exception escapes, and whatever is
+kept survives the trip through prometheus.yml unchanged, so nothing was injected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import prometheus
+import pytest
+import scrape
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+TOPOLOGY = scrape.Topology("lab", "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f", "widgets")
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner),
+    max_leaves=12,
+)
+# Mostly well-formed targets and labels, with hostile text mixed in, to reach deep branches.
+hostile_text = st.sampled_from(
+    [
+        "*:9100",
+        "*",
+        "10.0.0.1:80",
+        "[fd00::1]:80",
+        "a\nb",
+        "x: {y}",
+        "\"'",
+        "__address__",
+        "juju_unit",
+        "env",
+        "/metrics",
+        "/p?q",
+        "5s",
+        "1m",
+        "0",
+        "http",
+        "https",
+    ]
+) | st.text(max_size=12)
+targets = st.lists(hostile_text | json_values, max_size=3)
+static_configs = st.lists(
+    st.fixed_dictionaries(
+        {"targets": targets},
+        optional={"labels": st.dictionaries(hostile_text, hostile_text | json_values, max_size=3)},
+    ),
+    max_size=3,
+)
+jobs = st.lists(
+    st.fixed_dictionaries(
+        {"static_configs": static_configs | json_values},
+        optional={
+            "job_name": hostile_text | json_values,
+            "metrics_path": hostile_text,
+            "scrape_interval": hostile_text,
+            "scrape_timeout": hostile_text,
+            "scheme": hostile_text,
+            "sample_limit": json_values,
+            "basic_auth": json_values,
+        },
+    )
+    | json_values,
+    max_size=4,
+)
+unit_data = st.dictionaries(
+    st.sampled_from(
+        [
+            "prometheus_scrape_unit_address",
+            "prometheus_scrape_unit_name",
+            "prometheus_scrape_unit_path",
+            "hostname",
+            "private-address",
+            "port",
+        ]
+    ),
+    hostile_text,
+)
+
+
+def round_trips(scrape_configs: list[dict]) -> bool:
+    rendered = prometheus.render_config(
+        scrape_interval="15s",
+        scrape_timeout="10s",
+        evaluation_interval="15s",
+        external_labels={},
+        scrape_configs=scrape_configs,
+    )
+    return yaml.safe_load(rendered)["scrape_configs"] == scrape_configs
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("15s", 15),
+        ("1m30s", 90),
+        ("2h", 7200),
+        ("14d", 14 * 86400),
+        ("2w", 14 * 86400),
+        ("1y", 365 * 86400),
+        ("500ms", 0.5),
+        ("1h30m", 5400),
+        ("0", 0),
+    ],
+)
+def test_durations_prometheus_accepts(text, seconds):
+    assert scrape.duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15", "1.5m", "15 s", "1s1m", "2 weeks", "-1s", "1S", 15])
+def test_durations_prometheus_refuses(text):
+    with pytest.raises(scrape.InvalidError, match="is not a duration"):
+        scrape.duration_seconds(text)
+
+
+@given(raw_jobs=jobs, units=st.dictionaries(st.sampled_from(["w/0", "w/1", "w/x"]), unit_data))
+def test_any_cos_relation_data_gives_only_safe_jobs(raw_jobs, units):
+    result = scrape.cos_jobs(
+        {"scrape_jobs": json.dumps(raw_jobs)}, units, TOPOLOGY, scrape_interval="15s"
+    )
+
+    for job in result:
+        assert job["job_name"].startswith("juju_lab_2f5e6d0a_widgets_prometheus_scrape")
+        assert "\n" not in job["job_name"]
+        for static_config in job["static_configs"]:
+            assert all(LABEL_NAME.fullmatch(name) for name in static_config["labels"])
+            assert not any(name.startswith("__") for name in static_config["labels"])
+            assert static_config["labels"]["juju_application"] == "widgets"
+            assert all("\n" not in target for target in static_config["targets"])
+    assert round_trips(result)
+
+
+@given(units=st.dictionaries(st.sampled_from(["w/0", "w/1", "w/2"]), unit_data))
+def test_any_http_relation_data_gives_a_safe_job(units):
+    job = scrape.http_job(units, TOPOLOGY)
+
+    if job is not None:
+        assert all(":" in c["targets"][0] for c in job["static_configs"])
+        assert round_trips([job])
+
+
+@given(
+    groups=st.lists(
+        st.fixed_dictionaries(
+            {
+                "name": hostile_text | json_values,
+                "rules": st.lists(
+                    st.dictionaries(
+                        st.sampled_from(
+                            ["alert", "record", "expr", "for", "labels", "annotations", "x"]
+                        ),
+                        hostile_text | json_values,
+                    ),
+                    max_size=3,
+                )
+                | json_values,
+            },
+        )
+        | json_values,
+        max_size=3,
+    )
+)
+def test_any_alert_rules_give_a_clean_rules_file(groups):
+    clean = scrape.cos_rules({"alert_rules": json.dumps({"groups": groups})}, TOPOLOGY)
+
+    if clean is not None:
+        text = prometheus.render_rules(clean)
+        assert yaml.safe_load(text) == clean
+        for group in clean["groups"]:
+            for rule in group["rules"]:
+                assert set(rule) <= {"alert", "record", "expr", "for", "labels", "annotations"}
+                assert rule["labels"]["juju_model"] == "lab"
+
+
+@given(text=st.text())
+def test_external_labels_parse_or_refuse(text):
+    try:
+        labels = scrape.parse_external_labels(text)
+    except scrape.InvalidError:
+        return
+    assert all(LABEL_NAME.fullmatch(name) for name in labels)
+    assert all("," not in value for value in labels.values())
+
+
+@given(text=st.text())
+def test_scrape_jobs_option_parses_or_refuses(text):
+    try:
+        parsed = scrape.parse_user_jobs(text)
+    except scrape.InvalidError:
+        return
+    assert all(isinstance(job["job_name"], str) for job in parsed)
