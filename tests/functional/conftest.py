@@ -1,0 +1,153 @@
+"""Fixtures that run the workload module against the real Prometheus and promtool.
+
+Needs Debian's or Ubuntu's `prometheus` package (/usr/bin/prometheus and /usr/bin/promtool).
+Files go to a temporary directory (the module's PATHS is pointed there), and Prometheus is
+started the way the packaged systemd unit starts it: `prometheus $ARGS`, with ARGS read from
+the flags file the charm wrote, on a free port, and always stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http.server
+import json
+import pathlib
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+SRC = pathlib.Path(__file__).parents[2] / "charms" / "prometheus" / "src"
+sys.path.insert(0, str(SRC))
+
+import prometheus  # noqa: E402
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
+    """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            result = condition()
+            if result:
+                return result
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclasses.dataclass
+class RunningPrometheus:
+    """A Prometheus process started from the flags file, and how to talk to it."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str  # http://127.0.0.1:<port><route prefix>
+
+    def get(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.base_url}{path}{query}", timeout=5) as response:
+            body = response.read()
+        return json.loads(body) if path.startswith("/api/") else body.decode()
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        return self.get("/api/v1/query", query=promql)["data"]["result"]
+
+    def targets(self) -> list[dict[str, Any]]:
+        return self.get("/api/v1/targets")["data"]["activeTargets"]
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., Any]:
+    """Return `wait_for(condition, timeout=20, what=...)`, which polls until it is truthy."""
+    return _wait_for
+
+
+@pytest.fixture
+def port() -> int:
+    """Return a TCP port that is free on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def paths(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> prometheus.Paths:
+    """Point the workload module's files at a temporary directory."""
+    tmp_paths = prometheus.Paths(
+        config_dir=tmp_path / "etc" / "prometheus",
+        defaults=tmp_path / "etc" / "default" / "prometheus",
+        tsdb=tmp_path / "metrics2",
+    )
+    monkeypatch.setattr(prometheus, "PATHS", tmp_paths)
+    return tmp_paths
+
+
+@pytest.fixture
+def start_prometheus(paths: prometheus.Paths) -> Iterator[Callable[[], RunningPrometheus]]:
+    """Return a function that starts Prometheus from the written flags and waits for ready."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> RunningPrometheus:
+        text = paths.defaults.read_text()
+        # What systemd does with `EnvironmentFile=` and `ExecStart=/usr/bin/prometheus $ARGS`.
+        args = shlex.split(text.split("ARGS=", 1)[1])[0].split()
+        port = next(a.rsplit(":", 1)[1] for a in args if a.startswith("--web.listen-address"))
+        prefix = next(
+            (urllib.parse.urlsplit(a.split("=", 1)[1]).path for a in args if "external-url" in a),
+            "",
+        ).rstrip("/")
+        log = (paths.config_dir.parent / "prometheus.log").open("wb")
+        process = subprocess.Popen(["prometheus", *args], stdout=log, stderr=log)
+        started.append(process)
+        running = RunningPrometheus(process, f"http://127.0.0.1:{port}{prefix}")
+
+        def ready() -> bool:
+            assert process.poll() is None, (paths.config_dir.parent / "prometheus.log").read_text()
+            return "Ready" in running.get("/-/ready")
+
+        _wait_for(ready, what="Prometheus to be ready")
+        return running
+
+    yield start
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[int]:
+    """Serve a tiny /metrics page on a free loopback port; yield the port."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/metrics":
+                self.send_error(404)
+                return
+            body = b"# TYPE lab_widgets gauge\nlab_widgets 42\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep pytest's output for the tests' own messages
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

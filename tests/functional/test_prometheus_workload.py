@@ -1,0 +1,416 @@
+"""The workload module against the real Prometheus and promtool (no Juju, no systemd).
+
+Files are rendered by the same functions the charm calls, relation data goes through the same
+parsers, and Prometheus is started from the flags file exactly as systemd would start it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import prometheus
+import pytest
+import scrape
+import yaml
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("prometheus") and shutil.which("promtool")),
+    reason="needs the prometheus package (apt install prometheus)",
+)
+
+LAB = scrape.Topology("lab", "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f", "prometheus")
+APP = scrape.Topology("lab", LAB.model_uuid, "widgets")
+
+
+def configure(
+    port: int,
+    *,
+    jobs: Sequence[Mapping[str, Any]] = (),
+    rules: Mapping[str, str] | None = None,
+    external_url: str = "",
+    retention_size: str = "",
+) -> prometheus.Installed:
+    """Render and install prometheus.yml and flags the way the charm's reconcile does."""
+    prefix = urllib.parse.urlsplit(external_url).path.rstrip("/")
+    config = prometheus.render_config(
+        scrape_interval="1s",
+        scrape_timeout="1s",
+        evaluation_interval="1s",
+        external_labels={"site": "lab"},
+        scrape_configs=[scrape.self_job(port, prefix, LAB.labels("prometheus/0")), *jobs],
+    )
+    result = prometheus.install_config(config, rules or {})
+    prometheus.write_flags(
+        prometheus.flags(
+            port=port,
+            retention_time="2d",
+            retention_size=retention_size,
+            external_url=external_url,
+            log_level="warn",
+        )
+    )
+    return result
+
+
+def relation_jobs(metrics_port: int) -> list[dict[str, Any]]:
+    """The jobs for a COS metrics-endpoint relation whose one unit serves on `metrics_port`."""
+    app_data = {
+        "scrape_metadata": json.dumps(
+            {
+                "model": APP.model,
+                "model_uuid": APP.model_uuid,
+                "application": APP.application,
+                "unit": "widgets/0",
+                "charm_name": "widgets",
+            }
+        ),
+        "scrape_jobs": json.dumps(
+            [
+                {"job_name": "app", "static_configs": [{"targets": [f"*:{metrics_port}"]}]},
+            ]
+        ),
+    }
+    units = {
+        "widgets/0": {
+            "prometheus_scrape_unit_address": "127.0.0.1",
+            "prometheus_scrape_unit_name": "widgets/0",
+        }
+    }
+    topology = scrape.cos_topology(app_data, APP)
+    return scrape.cos_jobs(app_data, units, topology, scrape_interval="1s")
+
+
+def target_health(running: Any, job: str) -> str | None:
+    health = {t["labels"]["job"]: t["health"] for t in running.targets()}
+    return health.get(job)
+
+
+def test_rendered_files_start_prometheus_under_its_route_prefix(
+    paths, start_prometheus, port, wait_for
+):
+    configure(port, external_url=f"http://localhost:{port}/prom/", retention_size="1024MB")
+
+    running = start_prometheus()
+
+    flags = running.get("/api/v1/status/flags")["data"]
+    assert flags["storage.tsdb.retention.time"] == "2d"
+    assert flags["storage.tsdb.retention.size"] == "1GiB"
+    assert flags["web.route-prefix"] == "/prom"
+    assert flags["log.level"] == "warn"
+    wait_for(lambda: target_health(running, "prometheus") == "up", what="self-scrape up")
+    loaded = yaml.safe_load(running.get("/api/v1/status/config")["data"]["yaml"])
+    assert loaded["global"]["external_labels"] == {"site": "lab"}
+    [series] = running.query('up{job="prometheus"}')
+    assert series["metric"]["juju_unit"] == "prometheus/0"
+
+
+def test_percentage_retention_size_in_bytes_is_accepted(paths, start_prometheus, port):
+    size = int(prometheus.tsdb_filesystem_size() * 0.8)
+    configure(port, retention_size=f"{size}B")
+
+    running = start_prometheus()
+
+    assert running.get("/api/v1/status/flags")["data"]["storage.tsdb.retention.size"]
+
+
+def test_target_from_relation_data_is_scraped_with_topology_labels(
+    paths, start_prometheus, metrics_server, port, wait_for
+):
+    jobs = relation_jobs(metrics_server)
+    configure(port, jobs=jobs)
+
+    running = start_prometheus()
+
+    [job] = jobs
+    wait_for(lambda: target_health(running, job["job_name"]) == "up", what="relation target up")
+    [series] = running.query("lab_widgets")
+    assert series["value"][1] == "42"
+    assert {k: v for k, v in series["metric"].items() if k.startswith("juju_")} == {
+        "juju_model": "lab",
+        "juju_model_uuid": APP.model_uuid,
+        "juju_application": "widgets",
+        "juju_unit": "widgets/0",
+    }
+
+
+def test_legacy_http_relation_target_is_scraped(
+    paths, start_prometheus, metrics_server, port, wait_for
+):
+    job = scrape.http_job(
+        {"web/0": {"private-address": "127.0.0.1", "port": str(metrics_server)}},
+        scrape.Topology("lab", LAB.model_uuid, "web"),
+    )
+    assert job is not None
+    configure(port, jobs=[job])
+
+    running = start_prometheus()
+
+    wait_for(lambda: target_health(running, job["job_name"]) == "up", what="http target up")
+
+
+def test_changed_config_is_applied_by_reload_without_restart(
+    paths, start_prometheus, metrics_server, port, wait_for
+):
+    configure(port)
+    running = start_prometheus()
+    before = running.get("/api/v1/status/runtimeinfo")["data"]
+
+    jobs = relation_jobs(metrics_server)
+    result = configure(port, jobs=jobs)
+    seconds = prometheus.reload()
+
+    assert result.changed
+    assert 0 < seconds < 10
+    loaded = yaml.safe_load(running.get("/api/v1/status/config")["data"]["yaml"])
+    assert [job["job_name"] for job in loaded["scrape_configs"]][1:] == [jobs[0]["job_name"]]
+    after = running.get("/api/v1/status/runtimeinfo")["data"]
+    assert after["reloadConfigSuccess"]
+    assert after["startTime"] == before["startTime"]  # the same process: not restarted
+    assert running.process.poll() is None
+    wait_for(lambda: running.query("lab_widgets"), what="the new job's series")
+
+
+def test_unchanged_config_writes_nothing(paths, port):
+    configure(port)
+    config_mtime = paths.config.stat().st_mtime_ns
+    flags_mtime = paths.defaults.stat().st_mtime_ns
+    time.sleep(0.01)
+
+    result = configure(port)
+
+    assert not result.changed
+    assert paths.config.stat().st_mtime_ns == config_mtime
+    assert paths.defaults.stat().st_mtime_ns == flags_mtime
+
+
+def test_relation_alert_rules_are_loaded_by_prometheus(paths, start_prometheus, port):
+    groups = scrape.cos_rules(
+        {
+            "alert_rules": json.dumps(
+                {
+                    "groups": [
+                        {
+                            "name": "widgets",
+                            "rules": [
+                                {
+                                    "alert": "WidgetsDown",
+                                    "expr": "up == 0",
+                                    "for": "1m",
+                                    "labels": {"severity": "page"},
+                                    "annotations": {"summary": "{{ $labels.instance }}"},
+                                },
+                            ],
+                        }
+                    ]
+                }
+            )
+        },
+        APP,
+    )
+    assert groups is not None
+    configure(port, rules={"juju_lab_2f5e6d0a_widgets.rules": prometheus.render_rules(groups)})
+
+    running = start_prometheus()
+
+    [group] = running.get("/api/v1/rules")["data"]["groups"]
+    [rule] = group["rules"]
+    assert rule["name"] == "WidgetsDown"
+    assert rule["labels"] == {"severity": "page", **APP.labels()}
+
+
+def test_promtool_rejection_keeps_the_live_files(paths, port):
+    configure(port)
+    before = paths.config.read_text()
+    # The operator's own scrape-jobs are only shape-checked by the charm: promtool judges them.
+    bad_job = {
+        "job_name": "slow",
+        "scrape_interval": "5s",
+        "scrape_timeout": "30s",
+        "static_configs": [{"targets": ["localhost:1"]}],
+    }
+
+    with pytest.raises(prometheus.ConfigError, match="scrape timeout greater than scrape"):
+        configure(port, jobs=[bad_job])
+
+    assert paths.config.read_text() == before
+    assert prometheus.check_live_config() is None
+
+
+def test_promtool_rejects_unknown_keys_and_bad_targets(paths, port):
+    configure(port)
+
+    for bad_job in (
+        {"job_name": "x", "no_such_key": 1, "static_configs": [{"targets": ["a:1"]}]},
+        {"job_name": "x", "static_configs": [{"targets": ["a:1/path"]}]},
+    ):
+        with pytest.raises(prometheus.ConfigError):
+            configure(port, jobs=[bad_job])
+
+
+@pytest.mark.parametrize(
+    ("global_settings", "job"),
+    [
+        pytest.param(
+            {"scrape_interval": "15s", "scrape_timeout": "20s"}, {}, id="timeout>interval"
+        ),
+        pytest.param({"scrape_interval": "1.5m"}, {}, id="fractional duration"),
+        pytest.param({"external_labels": {"1site": "lab"}}, {}, id="bad label name"),
+        pytest.param({}, {"scrape_interval": "5s", "scrape_timeout": "6s"}, id="job timeout"),
+        pytest.param(
+            {},
+            {"static_configs": [{"targets": ["a:1"], "labels": {"a-b": "c"}}]},
+            id="bad target label name",
+        ),
+    ],
+)
+def test_promtool_refuses_what_the_charm_refuses(paths, global_settings, job):
+    """The charm's own checks mirror Prometheus's rules: promtool says no to the same things."""
+    config = {
+        "global": {"scrape_interval": "15s", "scrape_timeout": "10s", **global_settings},
+        "scrape_configs": [
+            {"job_name": "x", "static_configs": [{"targets": ["a:1"]}], **job},
+        ],
+    }
+
+    with pytest.raises(prometheus.ConfigError):
+        prometheus.install_config(yaml.safe_dump(config), {})
+
+    assert not paths.config.exists()
+
+
+def test_duplicate_job_names_are_refused_by_promtool(paths):
+    job = {"job_name": "x", "static_configs": [{"targets": ["a:1"]}]}
+
+    with pytest.raises(prometheus.ConfigError, match="found multiple scrape configs"):
+        prometheus.install_config(yaml.safe_dump({"scrape_configs": [job, job]}), {})
+
+
+def test_rule_file_with_bad_promql_is_left_out_and_the_rest_installed(paths, port):
+    good = prometheus.render_rules(
+        {
+            "groups": [
+                {"name": "g", "rules": [{"record": "job:up:sum", "expr": "sum by (job) (up)"}]}
+            ]
+        }
+    )
+    bad = prometheus.render_rules(
+        {"groups": [{"name": "g", "rules": [{"alert": "Broken", "expr": "up =="}]}]}
+    )
+
+    result = configure(port, rules={"good.rules": good, "bad.rules": bad})
+
+    assert set(result.rejected_rules) == {"bad.rules"}
+    assert "parse error" in result.rejected_rules["bad.rules"]
+    assert sorted(p.name for p in paths.rules_dir.iterdir()) == ["good.rules"]
+    assert prometheus.check_live_config() is None
+
+
+def test_stale_rule_files_are_removed(paths, port):
+    rules = prometheus.render_rules(
+        {
+            "groups": [
+                {"name": "g", "rules": [{"record": "job:up:sum", "expr": "sum by (job) (up)"}]}
+            ]
+        }
+    )
+    configure(port, rules={"juju_gone.rules": rules})
+
+    result = configure(port, rules={})
+
+    assert result.changed
+    assert list(paths.rules_dir.iterdir()) == []
+
+
+def test_validate_reports_a_broken_live_file(paths, port):
+    configure(port)
+    paths.config.write_text("global: [not, a, mapping]\n")
+
+    error = prometheus.check_live_config()
+
+    assert error is not None
+    assert "prometheus.yml" in error
+
+
+def test_reload_refused_by_prometheus_raises_its_message(paths, start_prometheus, port):
+    configure(port)
+    start_prometheus()
+    # Only a file changed behind the charm's back can get past promtool into a reload.
+    paths.config.write_text("global: [not, a, mapping]\n")
+
+    with pytest.raises(prometheus.ReloadError, match="failed to reload config"):
+        prometheus.reload()
+
+
+def test_hostile_relation_strings_cannot_inject_yaml(paths, port):
+    app_data = {
+        "scrape_jobs": json.dumps(
+            [
+                {
+                    "job_name": "ok",
+                    "metrics_path": "/m'etrics\"",
+                    "static_configs": [
+                        {
+                            "targets": ["*:9100"],
+                            "labels": {
+                                "note": 'x"\n- job_name: evil',
+                                "quote": '": {}, [& *a !!python',
+                            },
+                        }
+                    ],
+                }
+            ]
+        ),
+    }
+    units = {"widgets/0": {"prometheus_scrape_unit_address": "127.0.0.1"}}
+    jobs = scrape.cos_jobs(app_data, units, APP, scrape_interval="1s")
+    label_only = {
+        "scrape_jobs": json.dumps(
+            [
+                {
+                    "job_name": "ok",
+                    "static_configs": [
+                        {
+                            "targets": ["*:9100"],
+                            "labels": {"quote": '": {}, [& *a !!python/object'},
+                        }
+                    ],
+                }
+            ]
+        ),
+    }
+    jobs += scrape.cos_jobs(label_only, units, APP, scrape_interval="1s")
+
+    configure(port, jobs=jobs)
+
+    rendered = yaml.safe_load(paths.config.read_text())
+    names = [job["job_name"] for job in rendered["scrape_configs"]]
+    assert names == ["prometheus", "juju_lab_2f5e6d0a_widgets_prometheus_scrape_ok-0"]
+    labels = rendered["scrape_configs"][1]["static_configs"][0]["labels"]
+    assert labels["quote"] == '": {}, [& *a !!python/object'
+    assert prometheus.check_live_config() is None
+
+
+def test_version_comes_from_the_binary():
+    version = prometheus.version()
+
+    assert version is not None
+    assert version[0].isdigit()
+
+
+def test_filesystem_size_of_a_tsdb_not_created_yet(paths):
+    assert not paths.tsdb.exists()
+
+    size = prometheus.tsdb_filesystem_size()
+
+    stat = os.statvfs(paths.config_dir.parents[1])
+    assert size == stat.f_blocks * stat.f_frsize
+
+
+def test_installed_sees_the_package():
+    assert prometheus.installed()
