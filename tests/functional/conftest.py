@@ -70,12 +70,17 @@ def wait_for() -> Callable[..., Any]:
     return _wait_for
 
 
-@pytest.fixture
-def port() -> int:
+def free_port() -> int:
     """Return a TCP port that is free on the loopback interface."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    """Return a TCP port that is free on the loopback interface."""
+    return free_port()
 
 
 @pytest.fixture
@@ -90,40 +95,82 @@ def paths(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> prometheus
     return tmp_paths
 
 
-@pytest.fixture
-def start_prometheus(paths: prometheus.Paths) -> Iterator[Callable[[], RunningPrometheus]]:
-    """Return a function that starts Prometheus from the written flags and waits for ready."""
-    started: list[subprocess.Popen[bytes]] = []
+@contextlib.contextmanager
+def run_prometheus(
+    args: list[str], log: pathlib.Path, base_url: str
+) -> Iterator[RunningPrometheus]:
+    """Run `prometheus *args` until the block ends; yield it once /-/ready says so."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(["prometheus", *args], stdout=output, stderr=output)
+    running = RunningPrometheus(process, base_url)
 
-    def start() -> RunningPrometheus:
-        text = paths.defaults.read_text()
-        # What systemd does with `EnvironmentFile=` and `ExecStart=/usr/bin/prometheus $ARGS`.
-        args = shlex.split(text.split("ARGS=", 1)[1])[0].split()
-        port = next(a.rsplit(":", 1)[1] for a in args if a.startswith("--web.listen-address"))
-        prefix = next(
-            (urllib.parse.urlsplit(a.split("=", 1)[1]).path for a in args if "external-url" in a),
-            "",
-        ).rstrip("/")
-        log = (paths.config_dir.parent / "prometheus.log").open("wb")
-        process = subprocess.Popen(["prometheus", *args], stdout=log, stderr=log)
-        started.append(process)
-        running = RunningPrometheus(process, f"http://127.0.0.1:{port}{prefix}")
+    def ready() -> bool:
+        assert process.poll() is None, log.read_text()
+        return "Ready" in running.get("/-/ready")
 
-        def ready() -> bool:
-            assert process.poll() is None, (paths.config_dir.parent / "prometheus.log").read_text()
-            return "Ready" in running.get("/-/ready")
-
+    try:
         _wait_for(ready, what="Prometheus to be ready")
-        return running
-
-    yield start
-    for process in started:
+        yield running
+    finally:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def start_prometheus(paths: prometheus.Paths) -> Iterator[Callable[[], RunningPrometheus]]:
+    """Return a function that starts Prometheus from the written flags and waits for ready."""
+    with contextlib.ExitStack() as started:
+
+        def start() -> RunningPrometheus:
+            text = paths.defaults.read_text()
+            # What systemd does with `EnvironmentFile=` and `ExecStart=/usr/bin/prometheus $ARGS`.
+            args = shlex.split(text.split("ARGS=", 1)[1])[0].split()
+            port = next(a.rsplit(":", 1)[1] for a in args if a.startswith("--web.listen-address"))
+            prefix = next(
+                (
+                    urllib.parse.urlsplit(a.split("=", 1)[1]).path
+                    for a in args
+                    if "external-url" in a
+                ),
+                "",
+            ).rstrip("/")
+            log = paths.config_dir.parent / "prometheus.log"
+            base_url = f"http://127.0.0.1:{port}{prefix}"
+            return started.enter_context(run_prometheus(args, log, base_url))
+
+        yield start
+
+
+@pytest.fixture(scope="module")
+def self_scraping_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningPrometheus]:
+    """A Prometheus that scrapes itself every second and has done so a few times already."""
+    tmp = tmp_path_factory.mktemp("self-scraping")
+    address = f"127.0.0.1:{free_port()}"
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: prometheus\n    static_configs: [{{targets: ['{address}']}}]\n"
+    )
+    args = [
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp / 'data'}",
+        f"--web.listen-address={address}",
+    ]
+    with run_prometheus(args, tmp / "prometheus.log", f"http://{address}") as running:
+        # A few self-scrapes, so that rate() over a minute has samples to work with.
+        _wait_for(
+            lambda: running.query("count_over_time(up[1m]) >= 3"),
+            timeout=30,
+            what="three self-scrapes",
+        )
+        yield running
 
 
 @pytest.fixture

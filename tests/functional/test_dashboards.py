@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import socket
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -135,74 +131,15 @@ def test_dashboard_covers_what_the_issue_asks_for(path: Path):
 # --- against a real Prometheus ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return json.load(response)
 
 
-def scrapes(url: str) -> float:
-    result = get_json(f"{url}/api/v1/query?query=count_over_time(up[1m])")["data"]["result"]
-    return float(result[0]["value"][1]) if result else 0.0
-
-
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Prometheus on a free loopback port that has scraped itself a few times."""
-    binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-    if not Path(binary).exists():
-        pytest.skip("no prometheus binary (apt install prometheus)")
-    tmp = tmp_path_factory.mktemp("prometheus")
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    config = tmp / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: prometheus\n    static_configs: [{{targets: ['{address}']}}]\n"
-    )
-    log = (tmp / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp / 'data'}",
-            f"--web.listen-address={address}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://{address}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, (tmp / "prometheus.log").read_text()
-            assert time.monotonic() < deadline, "Prometheus did not become ready in 30s"
-            time.sleep(0.2)
-        # A few self-scrapes, so that rate() over a minute has samples to work with.
-        while scrapes(url) < 3:
-            assert time.monotonic() < deadline + 30, "Prometheus did not scrape itself"
-            time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+def prometheus(self_scraping_prometheus) -> str:
+    """The base URL of a real Prometheus that has scraped itself a few times."""
+    return self_scraping_prometheus.base_url
 
 
 @pytest.fixture(scope="module")
