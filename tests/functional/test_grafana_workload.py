@@ -437,3 +437,21 @@ def test_slow_grafana_times_out(api):
 
 def test_client_repr_hides_the_password():
     assert "secret-pw" not in repr(grafana.GrafanaClient("http://x", "admin", "secret-pw"))
+
+
+# --- the package, as dpkg sees it -------------------------------------------------------------
+
+
+def test_installed_package_and_its_version_come_from_dpkg(monkeypatch: pytest.MonkeyPatch):
+    # No Grafana package here; the prometheus package the functional tests need stands in.
+    monkeypatch.setattr(grafana, "PACKAGE", "prometheus")
+
+    assert grafana.is_installed()
+    assert re.match(r"\d+\.\d+\.\d+", grafana.version())
+
+
+def test_a_package_dpkg_does_not_know_is_not_installed(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(grafana, "PACKAGE", "grafana-not-a-package")
+
+    assert not grafana.is_installed()
+    assert grafana.version() == ""

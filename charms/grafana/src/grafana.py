@@ -87,19 +87,18 @@ class DataSource(Protocol):
 
 def is_installed() -> bool:
     """Return True if the grafana package is installed."""
-    result = subprocess.run(
-        ["dpkg-query", "--show", "--showformat=${Status}", PACKAGE],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.returncode == 0 and result.stdout.strip() == "install ok installed"
+    return _dpkg_query("${Status}") == "install ok installed"
 
 
 def version() -> str:
     """Return the installed Grafana version, such as "11.3.0"."""
+    return _dpkg_query("${Version}")
+
+
+def _dpkg_query(field: str) -> str:
+    """Return one dpkg-query field of the grafana package; "" if it is not known to dpkg."""
     result = subprocess.run(
-        ["dpkg-query", "--show", "--showformat=${Version}", PACKAGE],
+        ["dpkg-query", "--show", f"--showformat={field}", PACKAGE],
         capture_output=True,
         text=True,
         check=False,
