@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import ipaddress
 import json
 import logging
 import math
@@ -55,7 +56,7 @@ LIBID = "ebe79b7b8fec4e3283927daa1b8f059d"
 # Increment on an incompatible API change.
 LIBAPI = 0
 # Increment on every released change.
-LIBPATCH = 1
+LIBPATCH = 2
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ _TYPE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 # Juju model and application names: lowercase letters, digits and single hyphens.
 _JUJU_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# A DNS name: dot-separated labels of letters, digits, hyphens (and `_`, which labs do use).
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?")
 # Printable ASCII without space: what a URL may contain once percent-encoded.
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")
 
@@ -112,9 +115,21 @@ def validate_url(url: object) -> str:
         raise ValueError(f"url has an invalid port: {_show(url)}") from None
     if not parts.hostname or port == 0:
         raise ValueError(f"url has no host or a zero port: {_show(url)}")
+    if not _is_host(parts.hostname):
+        raise ValueError(f"url host is neither a DNS name nor an IP address: {_show(url)}")
     if parts.username is not None or parts.query or parts.fragment:
         raise ValueError(f"url must not carry credentials, a query or a fragment: {_show(url)}")
     return url
+
+
+def _is_host(host: str) -> bool:
+    if len(host) <= 253 and _HOSTNAME.fullmatch(host):
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def datasource_uid(model: str, application: str, unit_number: int) -> str:
@@ -279,7 +294,7 @@ def _parse_cos_app_data(raw: str | None) -> dict[str, object] | None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's stack
         logger.warning("grafana-source: grafana_source_data is not JSON: %s", _show(raw))
         return None
     if not isinstance(data, dict):
