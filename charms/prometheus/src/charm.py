@@ -26,7 +26,10 @@ logger = logging.getLogger(__name__)
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 # Sizes as Prometheus parses them (powers of 1024); a percentage is computed by the charm.
-_SIZE = re.compile(r"[1-9][0-9]*(?:B|KB|MB|GB|TB|PB|EB)")
+_SIZE = re.compile(r"([1-9][0-9]*)(B|KB|MB|GB|TB|PB|EB)")
+_SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
+# Prometheus refuses to start with a retention size above 8EB (2^63 bytes).
+_MAX_SIZE = 2**63
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 # What a URL may hold and still be a single word in the service's ARGS line.
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]+")
@@ -106,7 +109,15 @@ class PrometheusConfig:
         return float(match.group(1)) if match else None
 
     def _check_retention_size(self) -> None:
-        if not self.retention_size or _SIZE.fullmatch(self.retention_size):
+        if not self.retention_size:
+            return
+        size = _SIZE.fullmatch(self.retention_size)
+        if size:
+            if int(size.group(1)) * 1024 ** _SIZE_UNITS.index(size.group(2)) > _MAX_SIZE:
+                raise ValueError(
+                    f"retention-size: {_quote(self.retention_size)} is more than Prometheus "
+                    "accepts (8EB)"
+                )
             return
         percent = self.retention_percent
         if percent is None:

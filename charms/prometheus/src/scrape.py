@@ -29,10 +29,16 @@ SELF_JOB = "prometheus"
 RELATION_JOB_PREFIX = "juju_"
 
 # https://prometheus.io/docs/prometheus/latest/configuration/configuration/#duration
+# ASCII digits only: Python's \d also takes other scripts' digits, which Prometheus refuses.
 _DURATION = re.compile(
-    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
+    r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?"
+    r"(?:([0-9]+)ms)?"
 )
 _DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+# Prometheus holds a duration in int64 nanoseconds (about 292 years) and refuses longer ones.
+_MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
+# sample_limit and the other limits are uint64 in Prometheus; larger numbers fail the file.
+_MAX_LIMIT = 2**64 - 1
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
@@ -97,7 +103,12 @@ def duration_seconds(text: object) -> float:
     match = _DURATION.fullmatch(text) if isinstance(text, str) and text else None
     if match is None:
         raise InvalidError(f"{_show(text)} is not a duration")
-    return sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n)
+    seconds = sum(
+        int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n
+    )
+    if seconds > _MAX_DURATION_SECONDS:
+        raise InvalidError(f"{_show(text)} is longer than Prometheus allows (292y)")
+    return seconds
 
 
 def parse_external_labels(text: str) -> dict[str, str]:
@@ -380,8 +391,8 @@ def _job_settings(raw: dict[str, Any], prefix: str, global_interval: str) -> dic
         job["scheme"] = raw["scheme"]
     for key in _INT_KEYS:
         if key in raw:
-            if type(raw[key]) is not int or raw[key] < 0:
-                raise InvalidError(f"{key} {_show(raw[key])} is not a non-negative integer")
+            if type(raw[key]) is not int or not 0 <= raw[key] <= _MAX_LIMIT:
+                raise InvalidError(f"{key} {_show(raw[key])} is not an integer from 0 to 2^64-1")
             job[key] = raw[key]
     return job
 
@@ -507,6 +518,10 @@ def _host(host: object) -> str:
     """Return a hostname or IP address fit for a target (IPv6 in brackets)."""
     if not isinstance(host, str):
         raise InvalidError(f"address {_show(host)} is not a string")
+    # An IPv6 zone (fe80::1%eth0) names an interface of the remote machine, not of this one,
+    # and Python accepts any text after the `%`.
+    if "%" in host:
+        raise InvalidError(f"address {_show(host)} has an IPv6 zone, which is not routable here")
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
@@ -518,7 +533,8 @@ def _host(host: object) -> str:
 
 def _port(port: object) -> int:
     text = str(port)
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    # isdigit() alone also takes "²" (which int() refuses) and other scripts' digits.
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise InvalidError(f"port {_show(port)} is not a number from 1 to 65535")
     return int(text)
 
