@@ -1,0 +1,560 @@
+"""Measure what the charms cost: hook time, fan-in, and reload against restart.
+
+    python tools/bench.py [--runs N] [--json PATH]        (or: tox -e bench)
+
+Prints tables and asserts no times (machines differ). Three parts:
+
+hook cost   One no-op update-status and one config change per charm, in-process through
+            ops.testing (median of --runs). The charms' real workload modules run with their
+            files in a temporary directory and the real promtool; only systemd, apt and
+            Grafana's HTTP API are stubbed. Running the packed charm's `dispatch` as Juju does
+            needs Juju's hook tools (config-get, relation-get, state-get, status-set, ...)
+            with their exact JSON and a unit state store; faking them faithfully is a project
+            of its own, so instead the cold start of a hook process (Python importing the
+            charm) is timed separately and should be added to the in-process figures.
+fan-in      prometheus.yml for 10 to 5,000 units on a `target` relation: render time and
+            peak Python memory (tracemalloc), `promtool check config` time and max RSS.
+reload      A real Prometheus on a loopback port with a temporary TSDB: failed queries while
+            20 config changes are applied by reload, and while it restarts once; and the time
+            from installing a config with a new target (a local /metrics server) until that
+            target is scraped (up == 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import http.server
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+from unittest import mock
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PROMETHEUS_SRC = ROOT / "charms" / "prometheus" / "src"
+GRAFANA_SRC = ROOT / "charms" / "grafana" / "src"
+sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC), str(ROOT / "charms" / "prometheus" / "lib")]
+
+from ops import testing  # noqa: E402
+
+MODEL = testing.Model(name="bench", uuid="2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f")
+FAN_IN = (10, 100, 1000, 5000)
+
+
+def load(name: str, path: pathlib.Path) -> Any:
+    """Import a charm's module by path (both charms have a module called `charm`)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+prometheus: Any = load("prometheus", PROMETHEUS_SRC / "prometheus.py")
+scrape: Any = load("scrape", PROMETHEUS_SRC / "scrape.py")
+grafana: Any = load("grafana", GRAFANA_SRC / "grafana.py")
+
+
+def median_ms(run: Callable[[], object], runs: int) -> float:
+    """Run `run` `runs` times; return the median wall time in milliseconds."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    """Print rows as an aligned plain-text table."""
+    cells = [header, *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+# --- hook cost --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def prometheus_machine(tmp: pathlib.Path) -> Iterator[Any]:
+    """The Prometheus charm with its files under `tmp`; systemd and apt stubbed."""
+    charm = load("prometheus_charm", PROMETHEUS_SRC / "charm.py")
+    paths = prometheus.Paths(
+        config_dir=tmp / "etc", defaults=tmp / "default", tsdb=tmp / "metrics2"
+    )
+    with mock.patch.multiple(
+        prometheus,
+        PATHS=paths,
+        installed=lambda: True,
+        version=lambda: "2.42.0",
+        running=lambda: True,
+        reload=lambda: 0.0,
+        restart=lambda: None,
+    ):
+        yield charm
+
+
+class _Client:
+    """Grafana's HTTP API, answering at once."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def wait_ready(self) -> bool:
+        return True
+
+    def reload_datasources(self) -> None:
+        pass
+
+    def reload_dashboards(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def grafana_machine(tmp: pathlib.Path) -> Iterator[Any]:
+    """The Grafana charm with its files under `tmp`; systemd, apt and the HTTP API stubbed."""
+    charm = load("grafana_charm", GRAFANA_SRC / "charm.py")
+    provisioning = tmp / "provisioning"
+    with mock.patch.multiple(
+        grafana,
+        GROUP="root",
+        CONFIG_FILE=tmp / "grafana.ini",
+        DATASOURCES_FILE=provisioning / "datasources" / "juju.yaml",
+        DASHBOARD_PROVIDER_FILE=provisioning / "dashboards" / "juju.yaml",
+        DASHBOARDS_DIR=tmp / "dashboards",
+        is_installed=lambda: True,
+        version=lambda: "11.3.0",
+        is_running=lambda: True,
+        start=lambda restart=False: restart,
+        set_admin_password=lambda password: None,
+        GrafanaClient=_Client,
+    ):
+        yield charm
+
+
+def hook_cost(runs: int) -> list[dict[str, Any]]:
+    """Time a no-op update-status and a config change of each charm, in-process."""
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, prometheus_machine(pathlib.Path(tmp)) as charm:
+        target = testing.Relation(
+            "target",
+            remote_app_name="node",
+            remote_units_data={
+                n: {"hostname": f"10.0.0.{n + 1}", "port": "9100"} for n in range(3)
+            },
+        )
+        source = testing.Relation("grafana-source", remote_app_name="grafana")
+        ctx = testing.Context(charm.PrometheusCharm)
+        state = ctx.run(
+            ctx.on.config_changed(),
+            testing.State(model=MODEL, leader=True, relations=[target, source]),
+        )
+        results += measure_hooks("prometheus", ctx, state, "scrape-interval", ("30s", "15s"), runs)
+    with tempfile.TemporaryDirectory() as tmp, grafana_machine(pathlib.Path(tmp)) as charm:
+        peers = testing.PeerRelation(
+            "grafana-peers", local_app_data={"admin-password-generation": "1"}
+        )
+        secret = testing.Secret(
+            {"password": "bench-password"}, owner="app", label="admin-password"
+        )
+        source = testing.Relation(
+            "grafana-source",
+            remote_app_name="prometheus",
+            remote_units_data={0: {"type": "prometheus", "url": "http://10.0.0.5:9090"}},
+        )
+        ctx = testing.Context(charm.GrafanaCharm, charm_root=GRAFANA_SRC.parent)
+        state = ctx.run(
+            ctx.on.config_changed(),
+            testing.State(
+                model=MODEL,
+                leader=True,
+                relations=[peers, source],
+                secrets=[secret],
+                # An empty grafana-deb resource: install from the repository (stubbed).
+                resources={testing.Resource(name="grafana-deb", path=os.devnull)},
+            ),
+        )
+        results += measure_hooks("grafana", ctx, state, "log-level", ("debug", "info"), runs)
+    return results
+
+
+def measure_hooks(
+    name: str, ctx: Any, settled: Any, option: str, values: tuple[str, str], runs: int
+) -> list[dict[str, Any]]:
+    """Return the median update-status and config-changed times of one charm."""
+    status = median_ms(lambda: ctx.run(ctx.on.update_status(), settled), runs)
+    current = [settled, 0]
+
+    def change() -> None:
+        value = values[current[1] % 2]
+        current[1] += 1
+        state = dataclasses.replace(current[0], config={option: value})
+        current[0] = ctx.run(ctx.on.config_changed(), state)
+
+    changed = median_ms(change, runs)
+    return [
+        {"charm": name, "hook": "update-status (no-op)", "median_ms": round(status, 1)},
+        {"charm": name, "hook": f"config-changed ({option})", "median_ms": round(changed, 1)},
+    ]
+
+
+def cold_start(runs: int) -> list[dict[str, Any]]:
+    """Time a fresh Python importing each charm, as every dispatch of a hook does."""
+    results = []
+    for name, src in (("prometheus", PROMETHEUS_SRC), ("grafana", GRAFANA_SRC)):
+        path = f"{src}:{ROOT / 'charms' / name / 'lib'}"
+        code = "import charm"
+        command = [sys.executable, "-c", code]
+        env = {"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
+        ms = median_ms(lambda c=command, e=env: subprocess.run(c, env=e, check=True), runs)
+        results.append(
+            {"charm": name, "hook": "process start + import charm", "median_ms": round(ms, 1)}
+        )
+    return results
+
+
+# --- fan-in -----------------------------------------------------------------------------------
+
+
+def fan_in() -> list[dict[str, Any]]:
+    """Render and check prometheus.yml for ever more target units."""
+    topology = scrape.Topology("bench", MODEL.uuid, "node")
+    results: list[dict[str, Any]] = []
+    for units in FAN_IN:
+        data = {
+            f"node/{n}": {
+                "hostname": f"10.{n // 65536}.{n // 256 % 256}.{n % 256}",
+                "port": "9100",
+            }
+            for n in range(units)
+        }
+
+        def render(data: dict[str, dict[str, str]] = data) -> str:
+            job = scrape.http_job(data, topology)
+            return prometheus.render_config(
+                scrape_interval="15s",
+                scrape_timeout="10s",
+                evaluation_interval="15s",
+                external_labels={},
+                scrape_configs=[scrape.self_job(9090, "", topology.labels()), job],
+            )
+
+        render_ms = median_ms(render, 3)
+        tracemalloc.start()
+        text = render()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        with tempfile.TemporaryDirectory() as tmp:
+            config = pathlib.Path(tmp, "prometheus.yml")
+            config.write_text(text)
+            promtool_ms, rss_kb = promtool(config)
+        results.append(
+            {
+                "units": units,
+                "render_ms": round(render_ms, 1),
+                "render_peak_kib": round(peak / 1024),
+                "promtool_ms": round(promtool_ms, 1),
+                "promtool_max_rss_kib": rss_kb,
+                "file_kib": round(len(text) / 1024),
+            }
+        )
+    return results
+
+
+def promtool(config: pathlib.Path) -> tuple[float, int]:
+    """Run `promtool check config` under /usr/bin/time; return (ms, max RSS in KiB)."""
+    command = ["promtool", "check", "config", str(config)]
+    timer = shutil.which("time") or "/usr/bin/time"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [timer, "-f", "%M", *command], capture_output=True, text=True, check=True
+    )
+    elapsed = (time.perf_counter() - started) * 1000
+    return elapsed, int(result.stderr.strip().splitlines()[-1])
+
+
+# --- reload vs restart ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """Return a free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, timeout: float = 2) -> Any:
+    """GET a loopback URL and decode its JSON."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+        return json.loads(response.read())
+
+
+@contextlib.contextmanager
+def metrics_server() -> Iterator[int]:
+    """Serve a one-metric /metrics page on a loopback port until the block ends."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"bench_up 1\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QueryLoop:
+    """Query Prometheus in a background thread, counting queries that fail."""
+
+    def __init__(self, base: str) -> None:
+        self.url = f"{base}/api/v1/query?query=up"
+        self.ok = self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                get(self.url, timeout=1)["data"]
+                self.ok += 1
+            except (OSError, ValueError, KeyError):
+                self.failed += 1
+            time.sleep(0.01)
+
+    def __enter__(self) -> QueryLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def wait(condition: Callable[[], object], timeout: float) -> float:
+    """Poll until `condition` is truthy; return seconds taken. Raise after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if condition():
+                return time.monotonic() - started
+        time.sleep(0.05)
+    raise TimeoutError(f"not within {timeout}s")
+
+
+def reload_vs_restart() -> dict[str, Any]:
+    """Count failed queries across reloads and a restart; time until a new target is up."""
+    if not shutil.which("prometheus"):
+        return {"skipped": "no /usr/bin/prometheus (apt install prometheus)"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp, metrics_server() as target_port:
+        paths = prometheus.Paths(
+            config_dir=pathlib.Path(tmp, "etc"),
+            defaults=pathlib.Path(tmp, "default"),
+            tsdb=pathlib.Path(tmp, "metrics2"),
+        )
+        with mock.patch.object(prometheus, "PATHS", paths):
+
+            def install(interval: str, extra: list[dict[str, Any]]) -> None:
+                jobs = [scrape.self_job(port, "", {}), *extra]
+                text = prometheus.render_config(
+                    scrape_interval=interval,
+                    scrape_timeout="1s",
+                    evaluation_interval="15s",
+                    external_labels={},
+                    scrape_configs=jobs,
+                )
+                prometheus.install_config(text, {})
+
+            install("1s", [])
+            args = prometheus.flags(
+                port=port,
+                retention_time="1d",
+                retention_size="",
+                external_url="",
+                log_level="warn",
+            )
+            # The charm listens on every address; the benchmark stays on loopback.
+            loopback = f"--web.listen-address=127.0.0.1:{port}"
+            args = [loopback if a.startswith("--web.listen-address") else a for a in args]
+            prometheus.write_flags(args)
+
+            with running_prometheus(args, pathlib.Path(tmp, "log"), base) as start:
+                reload_ms = []
+                with QueryLoop(base) as during_reloads:
+                    for n in range(20):
+                        install(f"{n % 5 + 1}s", [])
+                        reload_ms.append(prometheus.reload() * 1000)
+                # The last reload must have taken effect, or the zero above would mean nothing.
+                live = get(f"{base}/api/v1/status/config")["data"]["yaml"]
+                applied = "scrape_interval: 5s" in live
+                with QueryLoop(base) as during_restart:
+                    time.sleep(0.3)
+                    restart_s = start(restart=True)
+                    time.sleep(0.3)
+                job = {
+                    "job_name": "bench_new_target",
+                    "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+                }
+                began = time.monotonic()
+                install("1s", [job])
+                prometheus.reload()
+                query = f"{base}/api/v1/query?query=up%7Bjob%3D%22bench_new_target%22%7D%3D%3D1"
+                wait(lambda: get(query)["data"]["result"], timeout=30)
+                scraped_s = time.monotonic() - began
+    return {
+        "reloads": 20,
+        "reload_median_ms": round(statistics.median(reload_ms), 1),
+        "last_reload_applied": applied,
+        "queries_during_reloads": during_reloads.ok + during_reloads.failed,
+        "failed_queries_during_reloads": during_reloads.failed,
+        "restart_until_ready_s": round(restart_s, 2),
+        "queries_during_restart": during_restart.ok + during_restart.failed,
+        "failed_queries_during_restart": during_restart.failed,
+        "new_target_scraped_after_s": round(scraped_s, 2),
+        "scrape_interval": "1s",
+    }
+
+
+@contextlib.contextmanager
+def running_prometheus(
+    args: list[str], log: pathlib.Path, base: str
+) -> Iterator[Callable[..., float]]:
+    """Run Prometheus; yield start(restart=True) -> seconds until ready again. Always stops it."""
+    process: list[subprocess.Popen[bytes]] = []
+
+    def stop() -> None:
+        for p in process:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        process.clear()
+
+    def start(restart: bool = False) -> float:
+        began = time.monotonic()
+        if restart:
+            stop()
+        with log.open("ab") as output:
+            process.append(subprocess.Popen(["prometheus", *args], stdout=output, stderr=output))
+        wait(lambda: urllib.request.urlopen(f"{base}/-/ready", timeout=1).status == 200, 60)  # noqa: S310
+        return time.monotonic() - began
+
+    try:
+        start()
+        yield start
+    finally:
+        stop()
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Run every benchmark and print the tables."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--runs", type=int, default=21, help="runs per hook timing (median)")
+    parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
+    options = parser.parse_args()
+
+    print(f"Python {sys.version.split()[0]} on {platform_name()}")
+    hooks = hook_cost(options.runs) + cold_start(5)
+    table(
+        "Hook cost (in-process ops.testing; real files in a tmp dir, real promtool; systemd,"
+        " apt and Grafana's API stubbed)",
+        ["charm", "hook", "median ms"],
+        [[r["charm"], r["hook"], r["median_ms"]] for r in hooks],
+    )
+
+    fan = fan_in()
+    rows = []
+    for n, r in enumerate(fan):
+        prev = fan[n - 1] if n else None
+
+        def ratio(key: str, r: dict[str, Any] = r, prev: dict[str, Any] | None = prev) -> str:
+            return f"x{r[key] / prev[key]:.1f}" if prev and prev[key] else "-"
+
+        rows.append(
+            [
+                r["units"],
+                r["file_kib"],
+                r["render_ms"],
+                ratio("render_ms"),
+                r["render_peak_kib"],
+                ratio("render_peak_kib"),
+                r["promtool_ms"],
+                ratio("promtool_ms"),
+                r["promtool_max_rss_kib"],
+                ratio("promtool_max_rss_kib"),
+            ]
+        )
+    table(
+        "Fan-in: prometheus.yml for N units on a target relation (growth vs the row above)",
+        ["units", "KiB", "render ms", "", "peak KiB", "", "promtool ms", "", "RSS KiB", ""],
+        rows,
+    )
+
+    reload = reload_vs_restart()
+    table(
+        "Reload vs restart (real Prometheus on 127.0.0.1, tmp TSDB)",
+        ["measure", "value"],
+        [[k, v] for k, v in reload.items()],
+    )
+
+    if options.json:
+        options.json.write_text(
+            json.dumps({"hooks": hooks, "fan_in": fan, "reload": reload}, indent=2) + "\n"
+        )
+        print(f"\nwrote {options.json}")
+
+
+def platform_name() -> str:
+    """Name the OS and CPU count, for the record."""
+    try:
+        release = dict(
+            line.split("=", 1)
+            for line in pathlib.Path("/etc/os-release").read_text().splitlines()
+            if "=" in line
+        )
+        name = release.get("PRETTY_NAME", "").strip('"')
+    except OSError:
+        name = sys.platform
+    return f"{name}, {os.cpu_count()} CPUs"
+
+
+if __name__ == "__main__":
+    main()
