@@ -550,8 +550,10 @@ def test_scale_prometheus_1_to_3_to_1(ctx, installed):
     out = settle(ctx, installed, state())
     urls = {n: f"http://10.0.0.{n + 5}:9090" for n in range(3)}
     counts, deleted = [], []
+    # Scenario numbers relations process-wide: reuse the id it gave, never a fixed one.
+    relation_id = cos_source({}).id
     for units in ({0: urls[0]}, urls, {0: urls[0]}):
-        relation = cos_source(units, relation_id=7)
+        relation = cos_source(units, relation_id=relation_id)
         out = ctx.run(ctx.on.relation_changed(relation), with_relation(out, relation))
         doc = installed.datasources()
         counts.append(len(doc["datasources"]))
@@ -574,15 +576,34 @@ def test_relation_removed_deletes_its_data_sources(ctx, installed):
     assert installed.api_calls == ["reload datasources"]
 
 
+def test_deletions_grafana_has_applied_are_not_listed_again(ctx, installed):
+    relation = cos_source({0: "http://10.0.0.5:9090", 1: "http://10.0.0.6:9090"})
+    out = settle(ctx, installed, state(relations=[peers(), relation]))
+    shrunk = cos_source({0: "http://10.0.0.5:9090"}, relation_id=relation.id)
+    out = ctx.run(ctx.on.relation_departed(shrunk, remote_unit=1), with_relation(out, shrunk))
+    assert installed.api_calls[-1] == "reload datasources"
+
+    grown = cos_source(
+        {0: "http://10.0.0.5:9090", 2: "http://10.0.0.7:9090"}, relation_id=relation.id
+    )
+    ctx.run(ctx.on.relation_changed(grown, remote_unit=2), with_relation(out, grown))
+
+    assert installed.datasources()["deleteDatasources"] == []
+    assert [d["name"] for d in installed.datasources()["datasources"]] == [
+        "lab/prometheus/0",
+        "lab/prometheus/2",
+    ]
+
+
 def test_deletions_survive_until_grafana_has_reloaded(ctx, installed):
-    relation = cos_source({0: "http://10.0.0.5:9090", 1: "http://10.0.0.6:9090"}, relation_id=3)
+    relation = cos_source({0: "http://10.0.0.5:9090", 1: "http://10.0.0.6:9090"})
     out = settle(ctx, installed, state(relations=[peers(), relation]))
     installed.api_down = True
-    shrunk = cos_source({0: "http://10.0.0.5:9090"}, relation_id=3)
+    shrunk = cos_source({0: "http://10.0.0.5:9090"}, relation_id=relation.id)
     out = ctx.run(ctx.on.relation_departed(shrunk, remote_unit=1), with_relation(out, shrunk))
     assert out.unit_status.name == "waiting"
 
-    gone = cos_source({}, relation_id=3)
+    gone = cos_source({}, relation_id=relation.id)
     out = ctx.run(ctx.on.relation_departed(gone, remote_unit=0), with_relation(out, gone))
     installed.api_down = False
     out = ctx.run(ctx.on.update_status(), out)
