@@ -35,7 +35,7 @@ prometheus_charm = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = prometheus_charm  # dataclasses look their module up there
 _spec.loader.exec_module(prometheus_charm)
 
-from relation_strategies import MODEL, Related, related  # noqa: E402  # pyright: ignore[reportMissingImports]
+from relation_strategies import MODEL, Related, related  # noqa: E402
 
 # promtool takes ~50 ms a call and each example calls it two to four times.
 EXAMPLES = min(40, settings().max_examples)
