@@ -25,13 +25,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import http.server
 import importlib.util
 import json
 import os
 import pathlib
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +47,7 @@ PROMETHEUS_SRC = ROOT / "charms" / "prometheus" / "src"
 GRAFANA_SRC = ROOT / "charms" / "grafana" / "src"
 sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC), str(ROOT / "charms" / "prometheus" / "lib")]
 
+import loopback  # noqa: E402  (tools/ is on sys.path when this file runs)
 from ops import testing  # noqa: E402
 
 MODEL = testing.Model(name="bench", uuid="2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f")
@@ -296,43 +295,10 @@ def promtool(config: pathlib.Path) -> tuple[float, int]:
 # --- reload vs restart ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """Return a free TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(url: str, timeout: float = 2) -> Any:
     """GET a loopback URL and decode its JSON."""
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
         return json.loads(response.read())
-
-
-@contextlib.contextmanager
-def metrics_server() -> Iterator[int]:
-    """Serve a one-metric /metrics page on a loopback port until the block ends."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"bench_up 1\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class QueryLoop:
@@ -377,9 +343,12 @@ def reload_vs_restart() -> dict[str, Any]:
     """Count failed queries across reloads and a restart; time until a new target is up."""
     if not shutil.which("prometheus"):
         return {"skipped": "no /usr/bin/prometheus (apt install prometheus)"}
-    port = free_port()
+    port = loopback.free_port()
     base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp, metrics_server() as target_port:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        loopback.metrics_server(b"bench_up 1\n") as target_port,
+    ):
         paths = prometheus.Paths(
             config_dir=pathlib.Path(tmp, "etc"),
             defaults=pathlib.Path(tmp, "default"),
@@ -407,8 +376,8 @@ def reload_vs_restart() -> dict[str, Any]:
                 log_level="warn",
             )
             # The charm listens on every address; the benchmark stays on loopback.
-            loopback = f"--web.listen-address=127.0.0.1:{port}"
-            args = [loopback if a.startswith("--web.listen-address") else a for a in args]
+            listen = f"--web.listen-address=127.0.0.1:{port}"
+            args = [listen if a.startswith("--web.listen-address") else a for a in args]
             prometheus.write_flags(args)
 
             with running_prometheus(args, pathlib.Path(tmp, "log"), base) as start:

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import http.server
 import json
 import pathlib
 import shlex
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -26,9 +23,10 @@ from typing import Any
 
 import pytest
 
-SRC = pathlib.Path(__file__).parents[2] / "charms" / "prometheus" / "src"
-sys.path.insert(0, str(SRC))
+ROOT = pathlib.Path(__file__).parents[2]
+sys.path[:0] = [str(ROOT / "charms" / "prometheus" / "src"), str(ROOT / "tools")]
 
+import loopback  # noqa: E402
 import prometheus  # noqa: E402
 
 
@@ -70,17 +68,10 @@ def wait_for() -> Callable[..., Any]:
     return _wait_for
 
 
-def free_port() -> int:
-    """Return a TCP port that is free on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def port() -> int:
     """Return a TCP port that is free on the loopback interface."""
-    return free_port()
+    return loopback.free_port()
 
 
 @pytest.fixture
@@ -151,7 +142,7 @@ def self_scraping_prometheus(
 ) -> Iterator[RunningPrometheus]:
     """A Prometheus that scrapes itself every second and has done so a few times already."""
     tmp = tmp_path_factory.mktemp("self-scraping")
-    address = f"127.0.0.1:{free_port()}"
+    address = f"127.0.0.1:{loopback.free_port()}"
     config = tmp / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -175,26 +166,6 @@ def self_scraping_prometheus(
 
 @pytest.fixture
 def metrics_server() -> Iterator[int]:
-    """Serve a tiny /metrics page on a free loopback port; yield the port."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path != "/metrics":
-                self.send_error(404)
-                return
-            body = b"# TYPE lab_widgets gauge\nlab_widgets 42\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep pytest's output for the tests' own messages
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    """Serve a tiny /metrics page (`lab_widgets 42`) on a free loopback port; yield the port."""
+    with loopback.metrics_server(b"# TYPE lab_widgets gauge\nlab_widgets 42\n") as port:
+        yield port
