@@ -14,6 +14,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import loopback
 import prometheus
 import pytest
 import scrape
@@ -189,39 +190,115 @@ def test_unchanged_config_writes_nothing(paths, port):
     assert paths.defaults.stat().st_mtime_ns == flags_mtime
 
 
-def test_relation_alert_rules_are_loaded_by_prometheus(paths, start_prometheus, port):
-    groups = scrape.cos_rules(
-        {
-            "alert_rules": json.dumps(
-                {
-                    "groups": [
-                        {
-                            "name": "widgets",
-                            "rules": [
-                                {
-                                    "alert": "WidgetsDown",
-                                    "expr": "up == 0",
-                                    "for": "1m",
-                                    "labels": {"severity": "page"},
-                                    "annotations": {"summary": "{{ $labels.instance }}"},
-                                },
-                            ],
-                        }
-                    ]
-                }
-            )
-        },
-        APP,
+def cos_relation(topology: scrape.Topology, target_port: int, **app_data: str):
+    """The jobs and rules of a COS metrics-endpoint relation with one unit on 127.0.0.1."""
+    data = {
+        "scrape_metadata": json.dumps(
+            {
+                "model": topology.model,
+                "model_uuid": topology.model_uuid,
+                "application": topology.application,
+                "unit": f"{topology.application}/0",
+                "charm_name": topology.application,
+            }
+        ),
+        "scrape_jobs": json.dumps(
+            [{"job_name": "app", "static_configs": [{"targets": [f"*:{target_port}"]}]}]
+        ),
+        **app_data,
+    }
+    units = {f"{topology.application}/0": {"prometheus_scrape_unit_address": "127.0.0.1"}}
+    declared = scrape.cos_topology(data, topology)
+    return (
+        scrape.cos_jobs(data, units, declared, scrape_interval="1s"),
+        scrape.cos_rules(data, declared),
     )
-    assert groups is not None
-    configure(port, rules={"juju_lab_2f5e6d0a_widgets.rules": prometheus.render_rules(groups)})
+
+
+def test_rules_as_cos_sends_them_load_scoped_and_fire_only_for_their_application(
+    paths, start_prometheus, port, wait_for
+):
+    # The wire format of canonical/prometheus-k8s-operator's prometheus_scrape provider (via
+    # cosl's AlertRules): groups named <model>_<uuid8>_<app>_<name>_rules, every rule labelled
+    # with juju_model, juju_model_uuid, juju_application and juju_charm; expressions as written
+    # (`up < 1`, COS's own HostDown) or already scoped by the provider's cos-tool.
+    labels = {**APP.labels(), "juju_charm": "widgets"}
+    alert_rules = {
+        "groups": [
+            {
+                "name": "lab_2f5e6d0a_widgets_HostHealth_rules",
+                "rules": [
+                    {
+                        "alert": "HostDown",
+                        "expr": "up < 1",
+                        "for": "0s",  # COS sends 5m; 0s so that it fires within the test
+                        "labels": {"severity": "critical", **labels},
+                        "annotations": {"summary": "Host '{{ $labels.instance }}' is down."},
+                    },
+                    {
+                        "alert": "HostMetricsMissing",
+                        "expr": "absent(up)",
+                        "for": "0s",
+                        "labels": {"severity": "warning", **labels},
+                    },
+                ],
+            },
+            {
+                "name": "lab_2f5e6d0a_widgets_app_rules",
+                "rules": [
+                    {
+                        "record": "widgets:up:avg",
+                        "expr": 'avg(up{juju_application="widgets",juju_model="lab",'
+                        f'juju_model_uuid="{APP.model_uuid}"}})',
+                        "labels": labels,
+                    }
+                ],
+            },
+        ]
+    }
+    # Two applications whose targets are both down: nothing listens on these ports.
+    widgets_port, db_port = loopback.free_port(), loopback.free_port()
+    widgets_jobs, rules = cos_relation(APP, widgets_port, alert_rules=json.dumps(alert_rules))
+    db_jobs, _ = cos_relation(scrape.Topology("lab", APP.model_uuid, "db"), db_port)
+    assert rules.left_out == 0
+    configure(
+        port,
+        jobs=[*widgets_jobs, *db_jobs],
+        rules={
+            "juju_lab_2f5e6d0a_widgets.rules": prometheus.render_rules({"groups": rules.groups})
+        },
+    )
 
     running = start_prometheus()
 
-    [group] = running.get("/api/v1/rules")["data"]["groups"]
-    [rule] = group["rules"]
-    assert rule["name"] == "WidgetsDown"
-    assert rule["labels"] == {"severity": "page", **APP.labels()}
+    loaded = {
+        rule["name"]: rule
+        for group in running.get("/api/v1/rules")["data"]["groups"]
+        for rule in group["rules"]
+    }
+    assert set(loaded) == {"HostDown", "HostMetricsMissing", "widgets:up:avg"}
+    # As Prometheus prints a selector: matchers in name order.
+    scope = f'juju_application="widgets",juju_model="lab",juju_model_uuid="{APP.model_uuid}"'
+    assert loaded["HostDown"]["query"] == f"up{{{scope}}} < 1"
+    assert loaded["HostMetricsMissing"]["query"] == f"absent(up{{{scope}}})"
+    assert loaded["HostDown"]["labels"] == {"severity": "critical", **labels}
+    # Both targets are down, so an unscoped `up < 1` would fire twice.
+    wait_for(lambda: len(running.query("up < 1")) == 2, timeout=30, what="both targets down")
+    firing = wait_for(
+        lambda: [
+            a for a in running.get("/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"
+        ],
+        timeout=30,
+        what="HostDown to fire",
+    )
+    time.sleep(2)  # two more evaluations: nothing else may start firing
+    alerts = running.get("/api/v1/alerts")["data"]["alerts"]
+    assert [(a["labels"]["alertname"], a["labels"]["instance"]) for a in alerts] == [
+        ("HostDown", f"127.0.0.1:{widgets_port}")
+    ]
+    assert firing[0]["labels"]["juju_application"] == "widgets"
+    [record] = wait_for(lambda: running.query("widgets:up:avg"), what="the recording rule")
+    assert record["value"][1] == "0"
 
 
 def test_promtool_rejection_keeps_the_live_files(paths, port):
