@@ -17,7 +17,9 @@ fan-in      prometheus.yml for 10 to 5,000 units on a `target` relation: render 
 reload      A real Prometheus on a loopback port with a temporary TSDB: failed queries while
             20 config changes are applied by reload, and while it restarts once; and the time
             from installing a config with a new target (a local /metrics server) until that
-            target is scraped (up == 1).
+            target is scraped (up == 1). The reload is the charm's own (SIGHUP, confirmed from
+            /metrics), with SIGHUP sent to the process directly instead of through systemd
+            (tools/standins.py).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ GRAFANA_SRC = ROOT / "charms" / "grafana" / "src"
 sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC), str(ROOT / "charms" / "prometheus" / "lib")]
 
 import loopback  # noqa: E402  (tools/ is on sys.path when this file runs)
+import standins  # noqa: E402
 from ops import testing  # noqa: E402
 
 MODEL = testing.Model(name="bench", uuid="2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f")
@@ -421,7 +424,10 @@ def reload_vs_restart() -> dict[str, Any]:
 def running_prometheus(
     args: list[str], log: pathlib.Path, base: str
 ) -> Iterator[Callable[..., float]]:
-    """Run Prometheus; yield start(restart=True) -> seconds until ready again. Always stops it."""
+    """Run Prometheus; yield start(restart=True) -> seconds until ready again. Always stops it.
+
+    While it runs, the workload module's reload signals this process and reads its log.
+    """
     process: list[subprocess.Popen[bytes]] = []
 
     def stop() -> None:
@@ -445,7 +451,12 @@ def running_prometheus(
 
     try:
         start()
-        yield start
+        with mock.patch.multiple(
+            prometheus,
+            signal_reload=standins.sighup(lambda: process[-1].pid),
+            journal=standins.journal_of(log),
+        ):
+            yield start
     finally:
         stop()
 

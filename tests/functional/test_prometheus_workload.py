@@ -10,7 +10,9 @@ import json
 import os
 import shutil
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -155,26 +157,47 @@ def test_legacy_http_relation_target_is_scraped(
     wait_for(lambda: target_health(running, job["job_name"]) == "up", what="http target up")
 
 
-def test_changed_config_is_applied_by_reload_without_restart(
+def test_changed_config_is_applied_by_reload_signal_in_the_same_process(
     paths, start_prometheus, metrics_server, port, wait_for
 ):
     configure(port)
     running = start_prometheus()
+    pid = running.process.pid
     before = running.get("/api/v1/status/runtimeinfo")["data"]
 
     jobs = relation_jobs(metrics_server)
     result = configure(port, jobs=jobs)
     seconds = prometheus.reload()
 
+    # reload() returned: Prometheus's own metrics confirmed it. Check the effect independently.
     assert result.changed
     assert 0 < seconds < 10
     loaded = yaml.safe_load(running.get("/api/v1/status/config")["data"]["yaml"])
     assert [job["job_name"] for job in loaded["scrape_configs"]][1:] == [jobs[0]["job_name"]]
     after = running.get("/api/v1/status/runtimeinfo")["data"]
     assert after["reloadConfigSuccess"]
-    assert after["startTime"] == before["startTime"]  # the same process: not restarted
+    # The same process, not restarted: the PID that got SIGHUP is alive and started no later.
+    assert running.process.pid == pid
     assert running.process.poll() is None
+    assert after["startTime"] == before["startTime"]
     wait_for(lambda: running.query("lab_widgets"), what="the new job's series")
+
+
+@pytest.mark.parametrize("path", ["/-/quit", "/-/reload"])
+def test_lifecycle_endpoints_are_refused_and_prometheus_keeps_running(
+    paths, start_prometheus, port, path
+):
+    configure(port)
+    running = start_prometheus()
+
+    request = urllib.request.Request(f"{running.base_url}{path}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+
+    assert refused.value.code == 403  # "Lifecycle API is not enabled."
+    time.sleep(0.5)  # a quit would take effect at once
+    assert running.process.poll() is None
+    assert "Ready" in running.get("/-/ready")
 
 
 def test_unchanged_config_writes_nothing(paths, port):
@@ -414,14 +437,60 @@ def test_validate_reports_a_broken_live_file(paths, port):
     assert "prometheus.yml" in error
 
 
-def test_reload_refused_by_prometheus_raises_its_message(paths, start_prometheus, port):
+def test_reload_refused_by_prometheus_raises_its_reason(paths, start_prometheus, port):
     configure(port)
-    start_prometheus()
+    running = start_prometheus()
     # Only a file changed behind the charm's back can get past promtool into a reload.
     paths.config.write_text("global: [not, a, mapping]\n")
 
-    with pytest.raises(prometheus.ReloadError, match="failed to reload config"):
-        prometheus.reload()
+    with pytest.raises(prometheus.ReloadError) as refused:
+        prometheus.reload(timeout=10)
+
+    assert str(refused.value).startswith("couldn't load configuration")
+    assert "cannot unmarshal !!seq" in str(refused.value)
+    assert running.process.poll() is None
+
+
+def test_a_second_refused_reload_is_told_from_one_not_done_yet(paths, start_prometheus, port):
+    configure(port)
+    start_prometheus()
+    paths.config.write_text("global: [not, a, mapping]\n")
+    with pytest.raises(prometheus.ReloadError, match="couldn't load configuration"):
+        prometheus.reload(timeout=10)
+    # prometheus_config_last_reload_successful is 0 already: no metric changes this time.
+    paths.config.write_text("global: {scrape_interval: often}\n")
+
+    with pytest.raises(prometheus.ReloadError) as again:
+        prometheus.reload(timeout=10)
+
+    assert "not a valid duration string" in str(again.value)
+
+
+def test_a_reload_after_a_refused_one_is_confirmed_when_it_works(paths, start_prometheus, port):
+    configure(port)
+    running = start_prometheus()
+    good = paths.config.read_text()
+    paths.config.write_text("global: [not, a, mapping]\n")
+    with pytest.raises(prometheus.ReloadError):
+        prometheus.reload(timeout=10)
+    paths.config.write_text(good)
+
+    prometheus.reload(timeout=10)
+
+    assert running.get("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"]
+
+
+def test_a_rule_file_prometheus_cannot_load_is_the_reason_given(paths, start_prometheus, port):
+    configure(port)
+    start_prometheus()
+    # promtool passed it; Prometheus cannot read it (as when permissions are wrong).
+    unreadable = paths.rules_dir / "juju_x.rules"
+    unreadable.write_text("groups: [")
+
+    with pytest.raises(prometheus.ReloadError) as refused:
+        prometheus.reload(timeout=10)
+
+    assert "juju_x.rules" in str(refused.value)
 
 
 def test_hostile_relation_strings_cannot_inject_yaml(paths, port):

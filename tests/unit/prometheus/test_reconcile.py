@@ -98,6 +98,18 @@ def test_a_refused_reload_blocks_and_is_retried_until_it_succeeds(ctx, fake, set
     assert fake.actions == []
 
 
+def test_an_upgrade_from_a_revision_that_enabled_the_lifecycle_api_restarts_without_it(
+    ctx, fake, settled
+):
+    settled(state())
+    fake.args = [*(fake.args or []), "--web.enable-lifecycle"]  # as older revisions wrote them
+
+    ctx.run(ctx.on.upgrade_charm(), state())
+
+    assert fake.actions == ["restart"]
+    assert fake.flag("web.enable-lifecycle") is None
+
+
 def test_a_flag_and_config_change_together_only_restart(ctx, fake, settled):
     settled(state())
 
