@@ -35,6 +35,10 @@ _HEADER = "# Managed by the prometheus charm: edits are overwritten. Use its con
 # A flag must survive systemd's $ARGS word splitting and the EnvironmentFile's quoting.
 _SAFE_FLAG = re.compile(r"--[a-z.-]+(?:=[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]*)?")
 _RULES_FILE = re.compile(r"[A-Za-z0-9_.-]+\.rules")
+# libyaml's emitter and parser when PyYAML has them (its wheels do): a prometheus.yml for
+# thousands of targets is written and read several times faster, in the same block style.
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Prometheus's own record of its last reload, on its /metrics page.
 _RELOAD_OK = "prometheus_config_last_reload_successful"
 _RELOAD_OK_AT = "prometheus_config_last_reload_success_timestamp_seconds"
@@ -152,12 +156,16 @@ def render_config(
         "rule_files": [f"{RULES_DIR_NAME}/*.rules"],
         "scrape_configs": [dict(job) for job in scrape_configs],
     }
-    return _HEADER + yaml.safe_dump(config, sort_keys=False)
+    return _HEADER + _dump(config)
 
 
 def render_rules(groups: Mapping[str, Any]) -> str:
     """Return a rules file for `{"groups": [...]}`."""
-    return _HEADER + yaml.safe_dump(dict(groups), sort_keys=False)
+    return _HEADER + _dump(dict(groups))
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=False)
 
 
 def flags(
@@ -248,7 +256,7 @@ def check_live_config() -> str | None:
 def job_count() -> int:
     """Return how many scrape jobs the live prometheus.yml has (0 if it is not there)."""
     try:
-        config = yaml.safe_load(_read(PATHS.config) or "") or {}
+        config = yaml.load(_read(PATHS.config) or "", Loader=_LOADER) or {}  # noqa: S506 (safe)
     except yaml.YAMLError:
         return 0
     return len(config.get("scrape_configs") or [])
