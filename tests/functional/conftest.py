@@ -24,7 +24,11 @@ from typing import Any
 import pytest
 
 ROOT = pathlib.Path(__file__).parents[2]
-sys.path[:0] = [str(ROOT / "charms" / "prometheus" / "src"), str(ROOT / "tools")]
+sys.path[:0] = [
+    str(ROOT / "charms" / "prometheus" / "src"),
+    str(ROOT / "charms" / "prometheus" / "lib"),
+    str(ROOT / "tools"),
+]
 
 import loopback  # noqa: E402
 import prometheus  # noqa: E402
