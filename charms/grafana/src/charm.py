@@ -130,7 +130,11 @@ class GrafanaCharm(ops.CharmBase):
             return
         self.unit.set_workload_version(grafana.version())
         sources = self._sources()
-        self.grafana_source.publish_uids(f"{self.model.uuid}_{self.app.name}", sources)
+        self.grafana_source.publish_uids(
+            f"{self.model.uuid}_{self.app.name}",
+            sources,
+            base_url=config.root_url or self._public_url(config),
+        )
         self._publish_scrape_job(config.port)
         self.unit.set_ports(config.port)
 

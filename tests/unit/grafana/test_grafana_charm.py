@@ -509,6 +509,43 @@ def test_cos_prometheus_becomes_the_default_data_source_without_a_restart(ctx, i
     assert out.unit_status == testing.ActiveStatus("serving on :3000 with 1 data source")
 
 
+def test_cos_v1_application_data_source_is_provisioned_and_its_uid_sent_back(ctx, installed):
+    # A COS v1 provider's default: one URL in app data, none from its units.
+    out = settle(ctx, installed, state())
+    relation = cos_source({})
+    app_data = {**relation.remote_app_data, "grafana_source_app_host": "http://10.0.0.9:9009/prom"}
+    relation = dataclasses.replace(
+        relation, remote_app_data=app_data, remote_units_data={0: {}, 1: {}}
+    )
+
+    out = ctx.run(ctx.on.relation_changed(relation), with_relation(out, relation))
+
+    [entry] = installed.datasources()["datasources"]
+    assert (entry["uid"], entry["name"]) == ("lab_prometheus", "lab/prometheus")
+    assert entry["url"] == "http://10.0.0.9:9009/prom"
+    app_data = out.get_relation(relation.id).local_app_data
+    assert app_data["app_datasource_uid"] == "lab_prometheus"
+    assert json.loads(app_data["datasource_uids"]) == {}
+    assert out.unit_status == testing.ActiveStatus("serving on :3000 with 1 data source")
+
+
+@pytest.mark.parametrize(
+    ("config", "url"),
+    [
+        ({}, "http://192.0.2.0:3000/"),
+        ({"root-url": "https://lab.example/g/"}, "https://lab.example/g/"),
+    ],
+)
+def test_leader_tells_providers_where_users_reach_grafana(ctx, installed, config, url):
+    relation = cos_source({0: "http://10.0.0.5:9090"})
+
+    out = ctx.run(
+        ctx.on.relation_changed(relation), state(relations=[peers(), relation], config=config)
+    )
+
+    assert out.get_relation(relation.id).local_app_data["grafana_base_url"] == url
+
+
 def test_legacy_prometheus2_with_basic_auth(ctx, installed):
     out = settle(ctx, installed, state())
     relation = legacy_source(
