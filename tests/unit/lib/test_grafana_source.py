@@ -1,6 +1,7 @@
 """The grafana-source library: both wire formats, both halves, and hostile remote data."""
 
 import dataclasses
+import hashlib
 import json
 
 import ops
@@ -396,6 +397,14 @@ def test_application_uid_is_withdrawn_when_the_provider_stops_publishing_a_host(
     )
 
     assert "app_datasource_uid" not in out.get_relation(relation.id).local_app_data
+
+
+def test_hashed_uids_stay_what_earlier_revisions_provisioned():
+    # Dashboards and links name these uids: a charm upgrade must not change them.
+    model = "a-very-long-model-name-for-the-lab"
+    digest = hashlib.sha256(f"{model}/prometheus/3".encode()).hexdigest()
+
+    assert grafana_source.datasource_uid(model, "prometheus", 3) == f"juju-{digest[:35]}"
 
 
 def test_application_and_unit_uids_never_collide():

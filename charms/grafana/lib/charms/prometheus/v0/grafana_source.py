@@ -147,11 +147,7 @@ def datasource_uid(model: str, application: str, unit_number: int) -> str:
     charm upgrades and Grafana redeploys. Juju names never contain `_`, so the readable form
     `model_application_N` is unambiguous; names too long for Grafana's 40 characters are hashed.
     """
-    readable = f"{model}_{application}_{unit_number}"
-    if len(readable) <= MAX_UID_LENGTH:
-        return readable
-    digest = hashlib.sha256(f"{model}/{application}/{unit_number}".encode()).hexdigest()
-    return f"juju-{digest[: MAX_UID_LENGTH - 5]}"
+    return _uid(model, application, str(unit_number))
 
 
 def app_datasource_uid(model: str, application: str) -> str:
@@ -160,10 +156,14 @@ def app_datasource_uid(model: str, application: str) -> str:
     `model_application` never equals a unit's `model_application_N` (Juju names have no `_`),
     and the hashed forms hash different text.
     """
-    readable = f"{model}_{application}"
+    return _uid(model, application)
+
+
+def _uid(*parts: str) -> str:
+    readable = "_".join(parts)
     if len(readable) <= MAX_UID_LENGTH:
         return readable
-    digest = hashlib.sha256(f"{model}/{application}".encode()).hexdigest()
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()
     return f"juju-{digest[: MAX_UID_LENGTH - 5]}"
 
 
