@@ -203,32 +203,33 @@ def test_every_rule_has_a_case():
     assert sorted(CASES) == sorted(RULES)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_rule_fires_after_its_for_and_only_for_the_sick_series_of_its_application(tmp_path, name):
-    case = CASES[name]
-    write_rules(tmp_path / "node.rules", annotations=False)
+def promtool_test(
+    tmp: pathlib.Path, input_series: list[dict], checks: list[dict]
+) -> subprocess.CompletedProcess[str]:
+    """Run `promtool test rules` on the charm's rules (without annotations) over these series."""
+    write_rules(tmp / "node.rules", annotations=False)
     test = {
         "rule_files": ["node.rules"],
         "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": case["series"],
-                "alert_rule_test": [
-                    {"eval_time": case["quiet_at"], "alertname": name, "exp_alerts": []},
-                    {
-                        "eval_time": case["fires_at"],
-                        "alertname": name,
-                        "exp_alerts": case["alerts"],
-                    },
-                ],
-            }
-        ],
+        "tests": [{"interval": "1m", "input_series": input_series, "alert_rule_test": checks}],
     }
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    (tmp / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
+    return subprocess.run(
+        ["promtool", "test", "rules", "test.yml"], cwd=tmp, capture_output=True, text=True
+    )
 
-    result = subprocess.run(
-        ["promtool", "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_rule_fires_after_its_for_and_only_for_the_sick_series_of_its_application(tmp_path, name):
+    case = CASES[name]
+
+    result = promtool_test(
+        tmp_path,
+        case["series"],
+        [
+            {"eval_time": case["quiet_at"], "alertname": name, "exp_alerts": []},
+            {"eval_time": case["fires_at"], "alertname": name, "exp_alerts": case["alerts"]},
+        ],
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -236,30 +237,16 @@ def test_rule_fires_after_its_for_and_only_for_the_sick_series_of_its_applicatio
 
 def test_promtool_layer_fails_when_a_rule_would_not_fire(tmp_path):
     """The harness itself: expecting an alert that cannot come makes promtool fail."""
-    write_rules(tmp_path / "node.rules", annotations=False)
-    test = {
-        "rule_files": ["node.rules"],
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [series("up", SICK, "1x30")],
-                "alert_rule_test": [
-                    {
-                        "eval_time": "10m",
-                        "alertname": "NodeDown",
-                        "exp_alerts": [alert("NodeDown", "critical", SICK)],
-                    }
-                ],
-            }
-        ],
-    }
-    (tmp_path / "test.yml").write_text(yaml.safe_dump(test))
+    never = [alert("NodeDown", "critical", SICK)]
 
-    result = subprocess.run(
-        ["promtool", "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True
+    result = promtool_test(
+        tmp_path,
+        [series("up", SICK, "1x30")],
+        [{"eval_time": "10m", "alertname": "NodeDown", "exp_alerts": never}],
     )
 
     assert result.returncode != 0
+    assert "NodeDown" in result.stdout + result.stderr
 
 
 # --- a live Prometheus scraping real exporters -------------------------------------------

@@ -12,6 +12,15 @@ from ops import testing
 METRICS = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
 
 
+def two_units(machine, **kwargs) -> tuple[testing.Context, testing.Context]:
+    """node-exporter/0 (the leader) and /1, both installed on `machine`; its log cleared."""
+    first, second = unit_ctx(unit_id=0), unit_ctx(unit_id=1)
+    first.run(first.on.install(), state(**kwargs))
+    second.run(second.on.install(), state(leader=False, **kwargs))
+    machine.settle()
+    return first, second
+
+
 def unit_data(out: testing.State) -> dict[str, str]:
     """What this charm wrote in its unit databag (not Juju's own address keys)."""
     data = out.get_relation(METRICS.id).local_unit_data
@@ -78,10 +87,7 @@ def test_a_unit_that_sorts_first_takes_over_without_changing_same_flags(machine)
 
 
 def test_removing_one_of_two_units_keeps_the_exporter_running(machine):
-    first, second = unit_ctx(unit_id=0), unit_ctx(unit_id=1)
-    first.run(first.on.install(), state())
-    second.run(second.on.install(), state(leader=False))
-    machine.settle()
+    first, _ = two_units(machine)
 
     first.run(first.on.remove(), state())
 
@@ -91,9 +97,7 @@ def test_removing_one_of_two_units_keeps_the_exporter_running(machine):
 
 
 def test_the_remaining_unit_takes_over_the_address_and_port(machine):
-    first, second = unit_ctx(unit_id=0), unit_ctx(unit_id=1)
-    first.run(first.on.install(), state(relations=[METRICS]))
-    second.run(second.on.install(), state(leader=False, relations=[METRICS]))
+    first, second = two_units(machine, relations=[METRICS])
     first.run(first.on.remove(), state(relations=[METRICS]))
 
     out = second.run(second.on.update_status(), state(leader=True, relations=[METRICS]))
@@ -104,10 +108,7 @@ def test_the_remaining_unit_takes_over_the_address_and_port(machine):
 
 
 def test_removing_both_units_stops_the_exporter_once_the_last_goes(machine):
-    first, second = unit_ctx(unit_id=0), unit_ctx(unit_id=1)
-    first.run(first.on.install(), state())
-    second.run(second.on.install(), state(leader=False))
-    machine.settle()
+    first, second = two_units(machine)
 
     second.run(second.on.remove(), state(leader=False))
     assert machine.actions == []
