@@ -16,8 +16,8 @@ it. A claim whose unit's agent directory (`/var/lib/juju/agents/unit-<app>-<n>`)
 stale, from a unit removed without its remove hook, and is dropped: Juju removes that directory
 when it takes a unit off the machine (juju/juju internal/worker/deployer/nested.go,
 RecallUnit). Hooks of the units on one machine never run at the same time (Juju's machine
-lock, https://documentation.ubuntu.com/juju/3.6/reference/.../juju_machine_lock), and every
-file is replaced atomically, so a reader never sees half a claim.
+lock: https://documentation.ubuntu.com/juju/latest/reference/resource-compute/list-of-commands-available-on-a-compute-resource-provisioned-by-juju/list-of-juju-introspect-macros/juju_machine_lock),
+and every file is replaced atomically, so a reader never sees half a claim.
 """
 
 from __future__ import annotations

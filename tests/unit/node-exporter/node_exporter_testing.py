@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from charmlibs import apt
+
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "node-exporter"
 sys.path[:0] = [str(CHARM_DIR / "src")]
 
@@ -58,6 +60,8 @@ class FakeMachine:
         self.starts = True
         self.collectors = dict(COLLECTORS)
         self.binary_version = "1.3.1"
+        # What apt says when the install fails, None for an install that works.
+        self.install_error: str | None = None
         self.args: list[str] | None = None  # the flags file's ARGS
         self.claims: dict[str, tuple[str, ...]] = {}
         # What hooks did, in order: ("flags", args), ("claim", unit), ...
@@ -69,8 +73,10 @@ class FakeMachine:
         return self.is_installed
 
     def install(self) -> None:
-        self.is_installed = True
         self.actions.append("install")
+        if self.install_error:
+            raise apt.PackageError(self.install_error)
+        self.is_installed = True
 
     def version(self) -> str | None:
         return self.binary_version if self.is_installed else None

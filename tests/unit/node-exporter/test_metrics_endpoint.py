@@ -150,3 +150,12 @@ def test_a_port_change_updates_the_published_job(ctx, machine):
 
     jobs = json.loads(app_data(out)["scrape_jobs"])
     assert jobs[0]["static_configs"] == [{"targets": ["*:9300"]}]
+
+
+def test_a_unit_without_an_ingress_address_yet_publishes_its_name_and_warns(ctx, machine, caplog):
+    network = testing.Network("metrics-endpoint", ingress_addresses=[])
+
+    out = joined(ctx, networks={network})
+
+    assert unit_data(out) == {"prometheus_scrape_unit_name": "node-exporter/0"}
+    assert "no ingress address yet" in caplog.text

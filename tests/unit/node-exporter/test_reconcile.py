@@ -30,6 +30,18 @@ def test_install_says_it_is_installing_while_it_does(ctx, machine):
     )
 
 
+def test_a_failed_install_fails_the_hook_with_apts_message_and_writes_nothing(ctx, machine):
+    # Juju retries a failed hook; `juju debug-log` shows apt's message.
+    machine.is_installed = False
+    machine.install_error = "apt-get install prometheus-node-exporter failed: E: Unable to locate"
+
+    with pytest.raises(testing.errors.UncaughtCharmError, match="Unable to locate"):
+        ctx.run(ctx.on.install(), state())
+
+    assert machine.args is None
+    assert machine.claims == {}
+
+
 def test_installed_package_is_not_installed_again(ctx, machine):
     ctx.run(ctx.on.install(), state())
 

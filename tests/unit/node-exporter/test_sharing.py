@@ -6,6 +6,10 @@ produce (it runs one hook at a time per machine). The owner is the unit that sor
 
 from __future__ import annotations
 
+import dataclasses
+from unittest import mock
+
+import ops
 from node_exporter_testing import state, unit_ctx
 from ops import testing
 
@@ -162,3 +166,34 @@ def test_when_the_owner_leaves_its_successors_flags_are_applied(machine):
     out = other.run(other.on.update_status(), state(config={"port": 9200}))
     assert out.unit_status == testing.ActiveStatus("exporting on :9200")
     assert out.opened_ports == {testing.TCPPort(9200)}
+
+
+def test_a_unit_that_stops_owning_withdraws_its_address(machine):
+    later, earlier = unit_ctx(unit_id=3), unit_ctx(unit_id=1)
+    published = later.run(
+        later.on.relation_joined(METRICS, remote_unit=0), state(relations=[METRICS])
+    )
+    assert "prometheus_scrape_unit_address" in unit_data(published)
+    earlier.run(earlier.on.install(), state(leader=False, relations=[METRICS]))
+
+    out = later.run(later.on.update_status(), dataclasses.replace(published))
+
+    assert unit_data(out) == {"prometheus_scrape_unit_name": "node-exporter/3"}
+    assert out.opened_ports == set()
+    assert out.unit_status == testing.ActiveStatus("exporting on :9100 (run by node-exporter/1)")
+
+
+def test_a_port_juju_refuses_to_open_leaves_the_hook_alive_and_is_retried(machine, monkeypatch):
+    # Juju refuses a port another unit of the machine still holds (the owner that is leaving).
+    refusal = ops.ModelError(
+        'cannot open 9100/tcp (unit "node-exporter/1"): conflicts with existing'
+    )
+    unit = unit_ctx(unit_id=1)
+    with monkeypatch.context() as patched:
+        patched.setattr(ops.Unit, "set_ports", mock.Mock(side_effect=refusal))
+        refused = unit.run(unit.on.update_status(), state())
+    assert refused.unit_status == testing.ActiveStatus("exporting on :9100")
+
+    out = unit.run(unit.on.update_status(), refused)
+
+    assert out.opened_ports == {testing.TCPPort(9100)}
