@@ -153,7 +153,7 @@ def _run_binary(flag: str) -> str | None:
         result = subprocess.run([BINARY, flag], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    # kingpin prints help and version to stdout in 1.5.0; older builds used stderr.
+    # Which stream kingpin prints help and version to depends on its version: read both.
     return result.stdout + result.stderr
 
 
