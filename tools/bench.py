@@ -129,6 +129,9 @@ class _Client:
     def wait_ready(self) -> bool:
         return True
 
+    def login_works(self) -> bool:
+        return True
+
     def reload_datasources(self) -> None:
         pass
 
@@ -145,6 +148,7 @@ def grafana_machine(tmp: pathlib.Path) -> Iterator[Any]:
         grafana,
         GROUP="root",
         CONFIG_FILE=tmp / "grafana.ini",
+        ADMIN_PASSWORD_FILE=tmp / "admin-password",
         DATASOURCES_FILE=provisioning / "datasources" / "juju.yaml",
         DASHBOARD_PROVIDER_FILE=provisioning / "dashboards" / "juju.yaml",
         DASHBOARDS_DIR=tmp / "dashboards",

@@ -1,9 +1,10 @@
-"""Fixtures that run the workload module against the real Prometheus and promtool.
+"""Fixtures that run the workload modules against the real Prometheus, promtool and exporter.
 
-Needs Debian's or Ubuntu's `prometheus` package (/usr/bin/prometheus and /usr/bin/promtool).
-Files go to a temporary directory (the module's PATHS is pointed there), and Prometheus is
-started the way the packaged systemd unit starts it: `prometheus $ARGS`, with ARGS read from
-the flags file the charm wrote, on a free port, and always stopped afterwards.
+Needs Debian's or Ubuntu's `prometheus` package (/usr/bin/prometheus and /usr/bin/promtool) and
+`prometheus-node-exporter`. Files go to a temporary directory (each module's PATHS is pointed
+there), and Prometheus is started the way the packaged systemd unit starts it:
+`prometheus $ARGS`, with ARGS read from the flags file the charm wrote, on a free port, and
+always stopped afterwards. Exporters started here are stopped the same way.
 
 There is no systemd here, so the two thin functions of the module that need it are replaced for
 a started Prometheus (tools/standins.py): `signal_reload` (systemctl reload, whose ExecReload
@@ -17,20 +18,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import pathlib
 import shlex
+import signal
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).parents[2]
-sys.path[:0] = [str(ROOT / "charms" / "prometheus" / "src"), str(ROOT / "tools")]
+sys.path[:0] = [
+    str(ROOT / "charms" / "prometheus" / "src"),
+    str(ROOT / "charms" / "prometheus" / "lib"),
+    str(ROOT / "charms" / "node-exporter" / "src"),
+    str(ROOT / "tools"),
+]
 
 import loopback  # noqa: E402
 import prometheus  # noqa: E402
@@ -69,7 +78,7 @@ class RunningPrometheus:
         return self.get("/api/v1/targets")["data"]["activeTargets"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def wait_for() -> Callable[..., Any]:
     """Return `wait_for(condition, timeout=20, what=...)`, which polls until it is truthy."""
     return _wait_for
@@ -152,18 +161,24 @@ def start_prometheus(
         yield start
 
 
-@pytest.fixture(scope="module")
-def self_scraping_prometheus(
-    tmp_path_factory: pytest.TempPathFactory,
+@contextlib.contextmanager
+def _scraping_prometheus(
+    tmp: pathlib.Path,
+    scrape_configs: Sequence[Mapping[str, Any]] = (),
+    rule_files: Sequence[pathlib.Path] = (),
 ) -> Iterator[RunningPrometheus]:
-    """A Prometheus that scrapes itself every second and has done so a few times already."""
-    tmp = tmp_path_factory.mktemp("self-scraping")
+    """Run a Prometheus that scrapes itself and `scrape_configs`, every second, with rules."""
     address = f"127.0.0.1:{loopback.free_port()}"
     config = tmp / "prometheus.yml"
+    self_job = {"job_name": "prometheus", "static_configs": [{"targets": [address]}]}
     config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: prometheus\n    static_configs: [{{targets: ['{address}']}}]\n"
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(path) for path in rule_files],
+                "scrape_configs": [self_job, *scrape_configs],
+            }
+        )
     )
     args = [
         f"--config.file={config}",
@@ -171,6 +186,15 @@ def self_scraping_prometheus(
         f"--web.listen-address={address}",
     ]
     with run_prometheus(args, tmp / "prometheus.log", f"http://{address}") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def self_scraping_prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningPrometheus]:
+    """A Prometheus that scrapes itself every second and has done so a few times already."""
+    with _scraping_prometheus(tmp_path_factory.mktemp("self-scraping")) as running:
         # A few self-scrapes, so that rate() over a minute has samples to work with.
         _wait_for(
             lambda: running.query("count_over_time(up[1m]) >= 3"),
@@ -178,6 +202,51 @@ def self_scraping_prometheus(
             what="three self-scrapes",
         )
         yield running
+
+
+@pytest.fixture(scope="session")
+def scraping_prometheus() -> Callable[..., contextlib.AbstractContextManager[RunningPrometheus]]:
+    """Return `_scraping_prometheus(tmp, scrape_configs, rule_files)`, for module fixtures."""
+    return _scraping_prometheus
+
+
+@contextlib.contextmanager
+def _run_process(
+    command: Sequence[str], ready_url: str, log: pathlib.Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` in its own process group until the block ends; yield once `ready_url` answers.
+
+    The group is what is stopped afterwards, so helpers a command starts (a shell's background
+    job) stop with it.
+    """
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            list(command), stdout=output, stderr=output, start_new_session=True
+        )
+
+    def ready() -> bool:
+        assert process.poll() is None, log.read_text()
+        with urllib.request.urlopen(ready_url, timeout=5) as response:
+            return response.status == 200
+
+    try:
+        _wait_for(ready, what=f"{command[0]} to answer at {ready_url}")
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def run_process() -> Callable[..., contextlib.AbstractContextManager[subprocess.Popen[bytes]]]:
+    """Return `_run_process(command, ready_url, log)`, for module fixtures."""
+    return _run_process
 
 
 @pytest.fixture

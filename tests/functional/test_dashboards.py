@@ -1,22 +1,33 @@
 """Every shipped dashboard against a real Prometheus: its queries parse, run and name real metrics.
 
 The Prometheus here (Debian's, 2.42) scrapes itself, so both the metrics on its own /metrics and
-the series Prometheus makes for every target (up, scrape_duration_seconds, ...) exist. Grafana's
-own metrics cannot be checked without a Grafana binary: they are compared with the names in
-Grafana's source instead.
+the series Prometheus makes for every target (up, scrape_duration_seconds, ...) exist. It also
+scrapes a real node exporter (Debian's `prometheus-node-exporter`, started on a loopback port)
+through the job the node-exporter charm publishes, as this repository's Prometheus charm turns
+it into a scrape config (scrape.cos_jobs), so the Node overview's drop-downs and queries see
+what they see in a deployment (Debian's exporter is 1.5.0; every node_* metric the dashboard
+uses is also in jammy's 1.3.1: node_exporter v1.3.1 collector/fixtures/e2e-output.txt, and
+collector/time.go, uname.go, meminfo.go, filesystem_common.go for what that file leaves out).
+Grafana's own metrics cannot be checked without a Grafana binary: they are compared with the
+names in Grafana's source instead.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import loopback
+import metrics_endpoint
+import node_exporter
 import pytest
+import scrape
 
 DASHBOARDS = sorted((Path(__file__).parents[2] / "charms/grafana/src/dashboards").glob("*.json"))
 DATASOURCE = "${datasource}"
@@ -56,9 +67,19 @@ def queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield panel["title"], target["expr"]
 
 
-def substitute(expr: str) -> str:
+def query_variables(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """The dashboard's query variables (drop-downs filled from Prometheus), in order."""
+    return [v for v in dashboard["templating"]["list"] if v["type"] == "query"]
+
+
+def substitute(expr: str, values: Mapping[str, str] | None = None) -> str:
+    """What Grafana sends Prometheus: its own variables and the dashboard's chosen values."""
     for variable, value in GRAFANA_VARIABLES.items():
         expr = expr.replace(variable, value)
+    values = values or {}
+    # Longest names first, so that $instance is not taken for $inst + "ance".
+    for name in sorted(values, key=len, reverse=True):
+        expr = expr.replace(f"${{{name}}}", values[name]).replace(f"${name}", values[name])
     return expr
 
 
@@ -83,8 +104,8 @@ def test_metric_name_extraction_sees_selectors_but_not_functions_or_labels():
     assert metric_names(expr) == {"a_total", "b"}
 
 
-def test_there_is_a_dashboard():
-    assert [p.name for p in DASHBOARDS] == ["prometheus-overview.json"]
+def test_there_are_the_prometheus_and_node_dashboards():
+    assert [p.name for p in DASHBOARDS] == ["node-overview.json", "prometheus-overview.json"]
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -101,6 +122,8 @@ def test_every_panel_and_query_uses_the_datasource_variable(path: Path):
     dashboard = load(path)
     checked = 0
 
+    for variable in query_variables(dashboard):
+        assert variable["datasource"] == {"type": "prometheus", "uid": DATASOURCE}
     for panel in panels(dashboard):
         if panel["type"] == "row":
             continue
@@ -113,19 +136,60 @@ def test_every_panel_and_query_uses_the_datasource_variable(path: Path):
     assert checked >= 6
 
 
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_dashboard_covers_what_the_issue_asks_for(path: Path):
-    exprs = " ".join(expr for _, expr in queries(load(path)))
-
-    for metric in (
+COVERS = {
+    "prometheus-overview.json": (
         "up",
         "scrape_duration_seconds",
         "prometheus_tsdb_head_samples_appended_total",
         "prometheus_tsdb_storage_blocks_bytes",
         "prometheus_rule_evaluation_duration_seconds",
         "grafana_http_request_duration_seconds_count",
-    ):
+    ),
+    # Per machine: CPU, load, memory, disk space and I/O, network, uptime.
+    "node-overview.json": (
+        "node_cpu_seconds_total",
+        "node_load1",
+        "node_memory_MemAvailable_bytes",
+        "node_filesystem_avail_bytes",
+        "node_disk_read_bytes_total",
+        "node_disk_written_bytes_total",
+        "node_network_receive_bytes_total",
+        "node_network_transmit_bytes_total",
+        "node_boot_time_seconds",
+    ),
+}
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_dashboard_covers_what_the_issue_asks_for(path: Path):
+    exprs = " ".join(expr for _, expr in queries(load(path)))
+
+    for metric in COVERS[path.name]:
         assert re.search(rf"\b{metric}\b", exprs), metric
+
+
+NODE = Path(__file__).parents[2] / "charms/grafana/src/dashboards/node-overview.json"
+MACHINE = re.compile(r'\{[^}]*juju_unit="\$unit",instance="\$instance"[^}]*\}')
+
+
+def test_node_overview_has_a_drop_down_per_machine_by_unit_then_instance():
+    variables = {v["name"]: v for v in query_variables(load(NODE))}
+
+    assert list(variables) == ["unit", "instance"]
+    assert variables["unit"]["query"]["query"] == "label_values(node_uname_info, juju_unit)"
+    assert variables["instance"]["query"]["query"] == (
+        'label_values(node_uname_info{juju_unit="$unit"}, instance)'
+    )
+    assert not any(v["multi"] or v["includeAll"] for v in variables.values())
+
+
+def test_every_node_overview_selector_is_the_chosen_machine():
+    """A selector without the machine would mix every machine into one panel."""
+    for title, expr in queries(load(NODE)):
+        selectors = re.findall(r"\b(node_[a-zA-Z0-9_]+)(\{[^}]*\})?", expr)
+        assert selectors, title
+        for metric, matchers in selectors:
+            assert MACHINE.fullmatch(matchers), f"{title}: {metric}{matchers}"
 
 
 # --- against a real Prometheus ----------------------------------------------------------------
@@ -136,10 +200,87 @@ def get_json(url: str) -> Any:
         return json.load(response)
 
 
+UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
+NODE_UNIT = "node-exporter/0"
+
+
 @pytest.fixture(scope="module")
-def prometheus(self_scraping_prometheus) -> str:
-    """The base URL of a real Prometheus that has scraped itself a few times."""
-    return self_scraping_prometheus.base_url
+def lab(
+    tmp_path_factory: pytest.TempPathFactory,
+    run_process: Callable[..., Any],
+    scraping_prometheus: Callable[..., Any],
+    wait_for: Callable[..., Any],
+) -> Iterator[Any]:
+    """A Prometheus scraping itself and a real node exporter as a deployed lab does."""
+    if not shutil.which(node_exporter.BINARY):
+        pytest.skip("needs the prometheus-node-exporter package")
+    tmp = tmp_path_factory.mktemp("lab")
+    port = loopback.free_port()
+    # The charm's flags, but on the loopback interface only.
+    args = node_exporter.flags(port=port, collectors={}, log_level="info")
+    args[0] = f"--web.listen-address=127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}/metrics"
+    with run_process([node_exporter.BINARY, *args], url, tmp / "exporter.log"):
+        topology = metrics_endpoint.Topology(
+            "lab", UUID, "node-exporter", NODE_UNIT, "node-exporter"
+        )
+        app_data = metrics_endpoint.app_data(topology, port)
+        units = {NODE_UNIT: {"prometheus_scrape_unit_name": NODE_UNIT,
+                             "prometheus_scrape_unit_address": "127.0.0.1"}}  # fmt: skip
+        fallback = scrape.Topology("lab", UUID, "node-exporter")
+        jobs = scrape.cos_jobs(
+            app_data, units, scrape.cos_topology(app_data, fallback), scrape_interval="1s"
+        )
+        assert len(jobs) == 1
+        with scraping_prometheus(tmp, jobs) as running:
+            # A few scrapes of both, so that rate() over a minute has samples to work with.
+            wait_for(
+                lambda: (
+                    running.query("min(count_over_time(up[1m])) >= 3")
+                    and running.query("count_over_time(node_cpu_seconds_total[1m]) >= 3")
+                ),
+                timeout=30,
+                what="three scrapes of Prometheus and of the node exporter",
+            )
+            yield running
+
+
+@pytest.fixture(scope="module")
+def prometheus(lab: Any) -> str:
+    """The base URL of the lab's Prometheus."""
+    return lab.base_url
+
+
+def series_values(prometheus: str, selector: str, label: str) -> list[str]:
+    """What Grafana's label_values(selector, label) lists: the label's values on those series."""
+    query = urllib.parse.urlencode({"match[]": selector})
+    found = get_json(f"{prometheus}/api/v1/series?{query}")["data"]
+    return sorted({s[label] for s in found if label in s})
+
+
+@pytest.fixture(scope="module")
+def chosen(prometheus: str) -> dict[str, dict[str, str]]:
+    """For each dashboard, a value of each drop-down, picked as a user would, in order."""
+    picked: dict[str, dict[str, str]] = {}
+    for path in DASHBOARDS:
+        values: dict[str, str] = {}
+        for variable in query_variables(load(path)):
+            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"]["query"])
+            assert match, variable["name"]
+            options = series_values(prometheus, substitute(match.group(1), values), match.group(2))
+            assert options, f"{path.name}: drop-down {variable['name']} is empty"
+            values[variable["name"]] = options[0]
+        picked[path.name] = values
+    return picked
+
+
+def test_node_overview_drop_downs_offer_the_node_exporter_unit_and_its_target(chosen, lab):
+    [target] = [t for t in lab.targets() if t["labels"].get("juju_unit") == NODE_UNIT]
+
+    assert chosen["node-overview.json"] == {
+        "unit": NODE_UNIT,
+        "instance": target["labels"]["instance"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -168,10 +309,12 @@ def test_every_queried_metric_exists(path: Path, known_metrics: set[str]):
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_every_query_runs_and_prometheus_queries_return_data(path: Path, prometheus: str):
+def test_every_query_runs_and_prometheus_queries_return_data(
+    path: Path, prometheus: str, chosen: dict[str, dict[str, str]]
+):
     empty = []
     for title, expr in queries(load(path)):
-        query = urllib.parse.quote(substitute(expr))
+        query = urllib.parse.quote(substitute(expr, chosen[path.name]))
         answer = get_json(f"{prometheus}/api/v1/query?query={query}")
         assert answer["status"] == "success", f"{title}: {expr}"
         only_prometheus = not any(n.startswith("grafana_") for n in metric_names(expr))

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -173,7 +174,8 @@ def test_dashboard_provider_uses_only_documented_keys():
 @pytest.fixture
 def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every file grafana.py writes into tmp_path, owned by our own group."""
-    for name in ("CONFIG_FILE", "DATASOURCES_FILE", "DASHBOARD_PROVIDER_FILE", "KEYRING"):
+    names = ("CONFIG_FILE", "DATASOURCES_FILE", "DASHBOARD_PROVIDER_FILE", "KEYRING")
+    for name in (*names, "ADMIN_PASSWORD_FILE"):
         monkeypatch.setattr(grafana, name, tmp_path / name.lower())
     monkeypatch.setattr(grafana, "SOURCES_FILE", tmp_path / "sources.list")
     monkeypatch.setattr(grafana, "DASHBOARDS_DIR", tmp_path / "dashboards")
@@ -198,6 +200,59 @@ def test_wrong_mode_is_repaired_without_counting_as_a_change(paths: Path):
 
     assert grafana.write_config(render()) is False
     assert grafana.CONFIG_FILE.stat().st_mode & 0o777 == 0o640
+
+
+def test_admin_password_file_is_0640_before_it_holds_the_password(paths: Path, monkeypatch):
+    # Watch the temporary file at the moment the password is written into it.
+    seen = []
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any):
+        stat = os.fstat(fd)
+        seen.append((stat.st_mode & 0o777, stat.st_gid, stat.st_size))
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(grafana.os, "fdopen", fdopen)
+
+    assert grafana.write_admin_password("s3cret-pw") is True
+    assert grafana.write_admin_password("s3cret-pw") is False
+
+    assert seen == [(0o640, os.getgid(), 0)]
+    stat = grafana.ADMIN_PASSWORD_FILE.stat()
+    assert (stat.st_mode & 0o777, stat.st_uid, stat.st_gid) == (0o640, 0, os.getgid())
+    # Exactly the password: Grafana's file expander trims whitespace, the charm adds none.
+    assert grafana.ADMIN_PASSWORD_FILE.read_bytes() == b"s3cret-pw"
+    assert list(paths.glob(".*")) == []
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+
+
+@needs_root
+def test_the_admin_password_file_is_readable_by_its_group_and_nobody_else(monkeypatch):
+    # As Grafana's user (in group grafana) and as any other user, on a real filesystem.
+    with tempfile.TemporaryDirectory() as directory:
+        Path(directory).chmod(0o711)
+        monkeypatch.setattr(grafana, "ADMIN_PASSWORD_FILE", Path(directory) / "admin-password")
+        monkeypatch.setattr(grafana, "GROUP", grp.getgrgid(0).gr_name)
+        grafana.write_admin_password("s3cret-pw")
+        read = ["cat", str(grafana.ADMIN_PASSWORD_FILE)]
+
+        in_group = subprocess.run(read, user=65534, group=0, extra_groups=[], capture_output=True)
+        other = subprocess.run(read, user=65534, group=65534, extra_groups=[], capture_output=True)
+
+    assert (in_group.returncode, in_group.stdout) == (0, b"s3cret-pw")
+    assert other.returncode != 0
+    assert b"Permission denied" in other.stderr
+
+
+def test_grafana_ini_names_the_password_file_as_grafanas_expander_reads_it():
+    value = parse_ini(render())["security"]["admin_password"]
+
+    # pkg/setting/expanders.go: `\$(|__\w+){([^}]+)}`, then the "file" expander reads the path.
+    match = re.fullmatch(r"\$(|__\w+)\{([^}]+)\}", value)
+    assert match is not None, value
+    assert match.groups() == ("__file", str(grafana.ADMIN_PASSWORD_FILE))
 
 
 def test_dashboards_are_copied_once_and_stale_ones_removed(paths: Path, tmp_path: Path):
@@ -299,23 +354,64 @@ def test_matching_download_writes_keyring_and_signed_by_source(keys, paths: Path
     assert installed == ["grafana"]
 
 
-# --- the admin password goes through stdin ----------------------------------------------------
+# --- the admin password goes through stdin, by the real runuser --------------------------------
+
+# Stands in for /usr/share/grafana/bin/grafana: records who ran it, its arguments and stdin.
+STUB = """#!/bin/sh
+{ id -un; printf '%s\\n' "$@"; echo --stdin--; cat; } > "$(dirname "$0")/ran"
+"""
 
 
-def test_admin_password_is_passed_on_stdin_not_argv(monkeypatch):
-    seen = {}
+@pytest.fixture
+def grafana_binary(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A stub Grafana binary that user nobody can run, in a directory nobody can write."""
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root and runuser (util-linux) to run a command as another user")
+    with tempfile.TemporaryDirectory() as directory:
+        home = Path(directory)
+        home.chmod(0o777)
+        binary = home / "grafana"
+        binary.write_text(STUB)
+        binary.chmod(0o755)
+        monkeypatch.setattr(grafana, "BINARY", binary)
+        monkeypatch.setattr(grafana, "USER", "nobody")
+        yield binary
 
-    def run(cmd, **kwargs):
-        seen["cmd"], seen["input"] = cmd, kwargs.get("input")
-        return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(grafana.subprocess, "run", run)
-
+def test_the_cli_runs_as_grafanas_user_by_absolute_path_with_the_password_on_stdin(
+    grafana_binary: Path,
+):
     grafana.set_admin_password("not-in-argv-123")
 
-    assert "not-in-argv-123" not in " ".join(seen["cmd"])
-    assert seen["input"] == "not-in-argv-123\n"
-    assert seen["cmd"][-3:] == ["admin", "reset-admin-password", "--password-from-stdin"]
+    user, *lines = (grafana_binary.parent / "ran").read_text().splitlines()
+    args, stdin = lines[: lines.index("--stdin--")], lines[lines.index("--stdin--") + 1 :]
+    assert user == "nobody"
+    assert args == [
+        "cli", "--homepath", "/usr/share/grafana", "--config", str(grafana.CONFIG_FILE),
+        "admin", "reset-admin-password", "--password-from-stdin",
+    ]  # fmt: skip
+    assert stdin == ["not-in-argv-123"]
+
+
+def test_a_missing_binary_is_an_error_that_names_it(grafana_binary: Path):
+    grafana_binary.unlink()
+
+    with pytest.raises(grafana.GrafanaError, match=re.escape(str(grafana_binary))):
+        grafana.set_admin_password("not-in-the-error-123")
+
+
+def test_a_failing_cli_is_an_error_without_the_password(grafana_binary: Path):
+    grafana_binary.write_text("#!/bin/sh\necho 'Error: weak password' >&2\nexit 1\n")
+
+    with pytest.raises(grafana.GrafanaError, match="weak password") as error:
+        grafana.set_admin_password("not-in-the-error-123")
+
+    assert "not-in-the-error-123" not in str(error.value)
+
+
+def test_the_binary_is_called_by_its_packaged_absolute_path():
+    # The 11.x/12.x .debs put no `grafana` on PATH (GRAFANA-FACTS.md item 1).
+    assert str(grafana.BINARY) == "/usr/share/grafana/bin/grafana"
 
 
 # --- the HTTP client against a local server ---------------------------------------------------

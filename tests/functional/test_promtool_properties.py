@@ -60,6 +60,7 @@ def test_promtool_accepts_every_prometheus_yml_rendered_from_relation_data(
             PATHS=paths,
             installed=lambda: True,
             running=lambda: True,
+            ready=lambda: True,
             reload=lambda: 0.0,
             restart=lambda: None,
         ):

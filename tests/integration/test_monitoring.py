@@ -7,6 +7,7 @@ also runs alone (`tox -e integration -- -k refresh`).
 import base64
 import json
 import pathlib
+import secrets
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +36,13 @@ class Login:
     def __init__(self, results: dict[str, Any]):
         self.user: str = results["username"]
         self._password: str = results["admin-password"]
+
+    def with_password(self, password: str) -> "Login":
+        return Login({"username": self.user, "admin-password": password})
+
+    def password_param(self) -> dict[str, str]:
+        """The reset-admin-password parameter that sets this login's password."""
+        return {"password": self._password}
 
     def same_password(self, other: "Login") -> bool:
         """Compare without letting pytest print either password."""
@@ -137,6 +145,40 @@ def test_get_admin_password_logs_in_to_grafana_api(juju: jubilant.Juju, login: L
 
     assert user["login"] == login.user
     assert user["isGrafanaAdmin"] is True
+
+
+def test_grafana_refuses_its_default_admin_password(juju: jubilant.Juju, login: Login):
+    # The charm never lets Grafana start before the password file is in place, so Grafana's
+    # default admin/admin never existed (GRAFANA-FACTS.md item 4).
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        grafana(juju, "/api/user", Login({"username": "admin", "admin-password": "admin"}))
+
+    assert refused.value.code == 401
+    assert grafana(juju, "/api/user", login)["login"] == login.user
+
+
+def test_admin_password_file_is_readable_by_grafana_only(juju: jubilant.Juju):
+    stat = juju.ssh("grafana/0", "sudo stat -c '%a %U %G' /etc/grafana/admin-password").strip()
+    ini = juju.ssh("grafana/0", "sudo grep '^admin_password' /etc/grafana/grafana.ini").strip()
+
+    assert stat == "640 root grafana"
+    assert ini == "admin_password = $__file{/etc/grafana/admin-password}"
+
+
+def test_reset_admin_password_takes_effect_through_grafanas_cli(juju: jubilant.Juju, login: Login):
+    # The CLI runs by absolute path, which 11.x and 12.x need; the action confirms by a login.
+    new = login.with_password("integration-" + secrets.token_urlsafe(12))
+    juju.run("grafana/leader", "reset-admin-password", new.password_param())
+    try:
+        assert grafana(juju, "/api/user", new)["login"] == login.user
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            grafana(juju, "/api/user", login)
+        assert refused.value.code == 401
+        assert admin_login(juju).same_password(new)
+    finally:
+        juju.run("grafana/leader", "reset-admin-password", login.password_param())
+
+    assert grafana(juju, "/api/user", login)["login"] == login.user
 
 
 def test_grafana_api_refuses_requests_without_login(juju: jubilant.Juju):

@@ -11,7 +11,11 @@ import pytest
 import yaml
 
 CHARMS = pathlib.Path(__file__).parents[2] / "charms"
-NAMES = ("prometheus", "grafana")
+# Each charm and its workload module.
+WORKLOADS = {"prometheus": "prometheus", "grafana": "grafana", "node-exporter": "node_exporter"}
+NAMES = tuple(WORKLOADS)
+# The grafana-source library is shared by the charms on either end of that relation.
+LIBRARY = "lib/charms/prometheus/v0/grafana_source.py"
 
 
 def archive(name: str) -> zipfile.ZipFile:
@@ -21,17 +25,16 @@ def archive(name: str) -> zipfile.ZipFile:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_archive_has_dispatch_charm_code_and_shared_library(name: str):
+def test_archive_has_dispatch_and_charm_code(name: str):
     files = set(archive(name).namelist())
 
-    for required in (
-        "dispatch",
-        "manifest.yaml",
-        "src/charm.py",
-        f"src/{name}.py",
-        "lib/charms/prometheus/v0/grafana_source.py",
-    ):
+    for required in ("dispatch", "manifest.yaml", "src/charm.py", f"src/{WORKLOADS[name]}.py"):
         assert required in files, f"{name}: {required} not packed"
+
+
+@pytest.mark.parametrize("name", ["prometheus", "grafana"])
+def test_archive_has_the_shared_library(name: str):
+    assert LIBRARY in archive(name).namelist()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -62,4 +65,16 @@ def test_archive_charmcraft_yaml_names_the_charm(name: str):
 def test_grafana_archive_ships_its_dashboards():
     dashboards = [f for f in archive("grafana").namelist() if f.startswith("src/dashboards/")]
 
-    assert any(f.endswith(".json") for f in dashboards)
+    assert "src/dashboards/prometheus-overview.json" in dashboards
+    assert "src/dashboards/node-overview.json" in dashboards
+
+
+def test_node_exporter_archive_is_a_subordinate_with_its_alert_rules():
+    charm = archive("node-exporter")
+    metadata = yaml.safe_load(charm.read("metadata.yaml"))
+
+    assert metadata["subordinate"] is True
+    assert metadata["requires"]["juju-info"] == {"interface": "juju-info", "scope": "container"}
+    assert "src/metrics_endpoint.py" in charm.namelist()
+    rules = "src/prometheus_alert_rules/node.rules"
+    assert charm.read(rules) == (CHARMS / "node-exporter" / rules).read_bytes()

@@ -111,6 +111,8 @@ class GrafanaCharm(ops.CharmBase):
             self.on[METRICS_ENDPOINT].relation_joined,
             self.on[PEERS].relation_created,
             self.on[PEERS].relation_changed,
+            # A non-leader tracking the admin password secret hears of a new revision.
+            self.on.secret_changed,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
@@ -130,10 +132,24 @@ class GrafanaCharm(ops.CharmBase):
             return
         self.unit.set_workload_version(grafana.version())
         sources = self._sources()
-        self.grafana_source.publish_uids(f"{self.model.uuid}_{self.app.name}", sources)
+        self.grafana_source.publish_uids(
+            f"{self.model.uuid}_{self.app.name}",
+            sources,
+            base_url=config.root_url or self._public_url(config),
+        )
         self._publish_scrape_job(config.port)
         self.unit.set_ports(config.port)
 
+        password = self._admin_password(create=True)
+        if password is None:
+            # Grafana gives its first administrator the password it finds at its first start,
+            # and admin/admin without one: it does not start before the leader's secret is here.
+            self._problem = ops.WaitingStatus(
+                "waiting for the leader to create the admin password"
+            )
+            return
+        # Before grafana.ini, which names the file: Grafana cannot start without it.
+        grafana.write_admin_password(password)
         restart = grafana.write_config(
             grafana.render_config(
                 port=config.port,
@@ -163,7 +179,7 @@ class GrafanaCharm(ops.CharmBase):
             # Grafana reads every provisioning file when it starts.
             self._stored.datasources_pending = False
             self._stored.dashboards_pending = False
-        self._apply_password_and_provisioning(config)
+        self._apply_password_and_provisioning(config, password)
 
     def _ensure_installed(self) -> bool:
         """Install Grafana from the resource or the repository; return False if it is not."""
@@ -194,26 +210,29 @@ class GrafanaCharm(ops.CharmBase):
             return None
         return path if path.stat().st_size > 0 else None
 
-    def _apply_password_and_provisioning(self, config: GrafanaConfig) -> None:
-        """Set the admin password in this unit's Grafana and reload changed provisioning."""
-        password = self._admin_password(create=True)
+    def _apply_password_and_provisioning(self, config: GrafanaConfig, password: str) -> None:
+        """Make sure this unit's Grafana takes the admin password; reload changed provisioning."""
         generation = self._password_generation()
-        if password is None or generation is None:
-            self._problem = ops.WaitingStatus(
-                "waiting for the leader to create the admin password"
-            )
-            return
+        # Without a generation (no peer relation yet) there is nothing to record: the password
+        # file gave Grafana its password when it first started, and the check runs once the
+        # leader has set one.
+        password_pending = (
+            generation is not None and generation != self._stored.password_generation
+        )
         pending = self._stored.datasources_pending or self._stored.dashboards_pending
-        if generation == self._stored.password_generation and not pending:
+        if not password_pending and not pending:
             return  # Nothing to tell Grafana: no API call.
         client = grafana.GrafanaClient(self._local_url(config), config.admin_user, password)
         if not client.wait_ready():
             self._problem = ops.WaitingStatus("waiting for Grafana to start")
             return
+        if password_pending:
+            problem = self._apply_admin_password(client, password, config.admin_user)
+            if problem is not None:
+                self._problem = problem
+                return
+            self._stored.password_generation = generation
         try:
-            if generation != self._stored.password_generation:
-                grafana.set_admin_password(password)
-                self._stored.password_generation = generation
             if self._stored.datasources_pending:
                 client.reload_datasources()
                 self._stored.datasources_pending = False
@@ -228,9 +247,28 @@ class GrafanaCharm(ops.CharmBase):
                 )
             else:
                 self._problem = ops.WaitingStatus(f"Grafana did not reload: {e}"[:120])
+
+    def _apply_admin_password(
+        self, client: grafana.GrafanaClient, password: str, user: str
+    ) -> ops.StatusBase | None:
+        """Have Grafana accept `password` for `user`, confirmed by a login; None once it does.
+
+        A Grafana that already accepts it (born with it from the password file) is left alone;
+        otherwise the CLI sets it, and only a login that works afterwards counts.
+        """
+        try:
+            if client.login_works():
+                return None
+            grafana.set_admin_password(password)
+            if client.login_works():
+                return None
         except grafana.GrafanaError as e:
             logger.error("%s", e)
-            self._problem = ops.WaitingStatus("could not set the admin password, retrying")
+            return ops.WaitingStatus("could not set the admin password, retrying")
+        logger.error("grafana cli reported success, but Grafana still rejects %r", user)
+        return ops.BlockedStatus(
+            f"Grafana rejects {user!r} even after a password reset: check admin-user"[:120]
+        )
 
     # --- admin password -----------------------------------------------------------------------
 
@@ -320,10 +358,16 @@ class GrafanaCharm(ops.CharmBase):
         self._password = password
         self._bump_generation()
         generation = self._password_generation()
-        try:
-            grafana.set_admin_password(password)
-        except grafana.GrafanaError as e:
-            event.fail(f"Stored the new password, but Grafana on this unit refused it: {e}")
+        if grafana.is_installed():  # otherwise the next hook installs Grafana and writes it
+            # Kept in sync with the secret: Grafana reads it if it ever recreates its database.
+            grafana.write_admin_password(password)
+        client = grafana.GrafanaClient(self._local_url(config), config.admin_user, password)
+        problem = self._apply_admin_password(client, password, config.admin_user)
+        if problem is not None:
+            event.fail(
+                f"Stored the new password, but Grafana on this unit has not taken it yet "
+                f"({problem.message}); the charm retries on its next hook."
+            )
             return
         if generation is not None:
             self._stored.password_generation = generation
@@ -396,12 +440,12 @@ class GrafanaCharm(ops.CharmBase):
         if not grafana.is_installed():
             event.add_status(ops.MaintenanceStatus("installing grafana"))
             return
-        if not grafana.is_running():
-            event.add_status(ops.WaitingStatus("grafana-server is not running"))
         if self._admin_password() is None:
             event.add_status(
                 ops.WaitingStatus("waiting for the leader to create the admin password")
             )
+        if not grafana.is_running():
+            event.add_status(ops.WaitingStatus("grafana-server is not running"))
         count = len(self._sources())
         sources = f"{count} data source" + ("" if count == 1 else "s")
         event.add_status(ops.ActiveStatus(f"serving on :{config.port} with {sources}"))

@@ -35,7 +35,17 @@ SERVICE = "grafana-server"
 USER = "grafana"
 GROUP = "grafana"
 HOME = Path("/usr/share/grafana")
+# The Grafana binary, by absolute path: the 11.x and 12.x .debs put no `grafana` on PATH (only
+# the /usr/sbin/grafana-server and /usr/sbin/grafana-cli wrappers), and 13.x's /usr/sbin/grafana
+# is a wrapper that adds --homepath and --config itself. /usr/share/grafana/bin/grafana is in
+# every .deb from 10.x to 13.x (grafana-build fpm/build.go copies the release tarball, bin/
+# included, to /usr/share/grafana; grafana/grafana#58286 made it one binary with `cli` and
+# `server`; the 13.x wrapper packaging/wrappers/grafana execs $GRAFANA_HOME/bin/grafana).
+BINARY = HOME / "bin" / "grafana"
 CONFIG_FILE = Path("/etc/grafana/grafana.ini")
+# The admin password Grafana gives its first administrator when it creates its database.
+# grafana.ini names it with $__file{...} (pkg/setting/expanders.go), read by the grafana user.
+ADMIN_PASSWORD_FILE = Path("/etc/grafana/admin-password")
 PROVISIONING_DIR = Path("/etc/grafana/provisioning")
 DATASOURCES_FILE = PROVISIONING_DIR / "datasources" / "juju.yaml"
 DASHBOARD_PROVIDER_FILE = PROVISIONING_DIR / "dashboards" / "juju.yaml"
@@ -268,6 +278,9 @@ def render_config(
         f"{root}"
         "\n[security]\n"
         f"admin_user = {admin_user}\n"
+        # Read when Grafana creates its database, so the first administrator is never
+        # admin/admin; later changes go through set_admin_password.
+        f"admin_password = $__file{{{ADMIN_PASSWORD_FILE}}}\n"
         "\n[auth.anonymous]\n"
         f"enabled = {anonymous}\n"
         f"org_role = {anonymous_role}\n"
@@ -283,6 +296,15 @@ def render_config(
 def write_config(text: str) -> bool:
     """Install grafana.ini (root:grafana 0640); return True if it changed."""
     return write_file(CONFIG_FILE, text.encode(), mode=0o640, group=GROUP)
+
+
+def write_admin_password(password: str) -> bool:
+    """Install the admin password file grafana.ini names (root:grafana 0640); True if changed.
+
+    Grafana runs as user grafana and reads the file itself, so group grafana must read it;
+    nobody else may.
+    """
+    return write_file(ADMIN_PASSWORD_FILE, password.encode(), mode=0o640, group=GROUP)
 
 
 def _literal(value: str) -> str:
@@ -464,14 +486,15 @@ def generate_password() -> str:
 def set_admin_password(password: str) -> None:
     """Set the password of Grafana's first administrator (user id 1) in its database.
 
-    `grafana cli admin reset-admin-password --password-from-stdin` (Grafana 9.1+) works
-    without knowing the current password and keeps the new one out of argv and logs. It runs as
-    the grafana user so any file it creates in the data directory stays Grafana's.
+    `grafana cli admin reset-admin-password --password-from-stdin` works without knowing the
+    current password and keeps the new one out of argv and logs. It runs as the grafana user,
+    which can read grafana.ini and the admin password file, and so that any file it creates in
+    the data directory stays Grafana's. The caller checks with a login that it took effect.
 
     Raises:
         GrafanaError: the command failed (its output never contains the password).
     """
-    cli = ["grafana", "cli", "--homepath", str(HOME), "--config", str(CONFIG_FILE)]
+    cli = [str(BINARY), "cli", "--homepath", str(HOME), "--config", str(CONFIG_FILE)]
     cmd = [
         "runuser",
         "-u",
@@ -482,9 +505,12 @@ def set_admin_password(password: str) -> None:
         "reset-admin-password",
         "--password-from-stdin",
     ]
-    result = subprocess.run(
-        cmd, input=password + "\n", capture_output=True, text=True, check=False, timeout=120
-    )
+    try:
+        result = subprocess.run(
+            cmd, input=password + "\n", capture_output=True, text=True, check=False, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise GrafanaError(f"grafana cli could not run: {e}") from None
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()[-500:]
         raise GrafanaError(f"grafana cli could not set the admin password: {output}")

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import re
+import time
 import urllib.parse
 from typing import Any
 
@@ -33,6 +34,9 @@ _MAX_SIZE = 2**63
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 # What a URL may hold and still be a single word in the service's ARGS line.
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]+")
+# After Prometheus failed to start, hooks leave it alone (no restart loop on every
+# update-status) until its flags change or this many seconds have passed.
+START_RETRY_SECONDS = 3600
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -154,12 +158,22 @@ class PrometheusCharm(ops.CharmBase):
         # because status is also collected in hooks (actions) that do not render the config.
         # A reload Prometheus refused stays pending, with its reason, until one succeeds: the
         # new files are already in place, so a later hook would otherwise see nothing to do.
+        # Why Prometheus last failed to start, for which flags and when: see _start.
         # Rules from relations that were left out (unparsable, malformed, refused by promtool),
         # counted when the files are rendered and shown in status until none are.
         self._stored.set_default(
-            rejected="", reload_pending=False, reload_refused="", rules_left_out=0
+            rejected="",
+            reload_pending=False,
+            reload_refused="",
+            start_failure="",
+            start_failed_flags="",
+            start_failed_at=0.0,
+            rules_left_out=0,
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
+        # Per dispatch: apt's complaint if the install failed; whether the unit is going away.
+        self._install_error = ""
+        self._removing = False
         for event in (
             self.on.install,
             self.on.start,
@@ -187,7 +201,13 @@ class PrometheusCharm(ops.CharmBase):
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.
             self.unit.status = ops.MaintenanceStatus("installing prometheus")
-            prometheus.install()
+            try:
+                prometheus.install()
+            except prometheus.InstallError as e:
+                # Usually the network or the archive; the next hook (update-status) tries again.
+                logger.error("apt could not install prometheus: %s", e)
+                self._install_error = str(e)
+                return
         version = prometheus.version()
         if version:
             self.unit.set_workload_version(version)
@@ -216,27 +236,52 @@ class PrometheusCharm(ops.CharmBase):
             left_out += rule_counts[name]
         self._stored.rules_left_out = left_out
 
-        flags_changed = prometheus.write_flags(
-            prometheus.flags(
-                port=config.web_port,
-                retention_time=config.retention_time,
-                retention_size=self._retention_size(config),
-                external_url=config.web_external_url,
-                log_level=config.log_level,
-            )
+        args = prometheus.flags(
+            port=config.web_port,
+            retention_time=config.retention_time,
+            retention_size=self._retention_size(config),
+            external_url=config.web_external_url,
+            log_level=config.log_level,
         )
+        flags_changed = prometheus.write_flags(args)
+        # The drop-in for a port below 1024 must be in place before the restart that uses it.
+        flags_changed |= prometheus.allow_low_ports(config.web_port)
         if result.changed:
             self._stored.reload_pending = True
         if not prometheus.running():
-            prometheus.start()
-            self._stored.reload_pending = False
+            self._start(prometheus.start, " ".join(args))
         elif flags_changed:
-            prometheus.restart()
-            self._stored.reload_pending = False
-        elif self._stored.reload_pending:
-            self._reload()
+            self._start(prometheus.restart, " ".join(args))
+        else:
+            # Running (systemd or an operator started it): an earlier failure has passed.
+            self._stored.start_failure = ""
+            if self._stored.reload_pending:
+                self._reload()
         self.unit.set_ports(config.web_port)
         self._publish_grafana_source(config)
+
+    def _start(self, start: Any, flags: str) -> None:
+        """Start or restart Prometheus and remember whether it came up.
+
+        A start that failed is not tried again with the same flags for START_RETRY_SECONDS:
+        systemd already retried it, and every hook (update-status included) would otherwise
+        start a doomed process again. Changed flags (a new web-port, say) are tried at once.
+        """
+        failed = self._stored.start_failure and self._stored.start_failed_flags == flags
+        if failed and time.time() - self._stored.start_failed_at < START_RETRY_SECONDS:
+            return
+        try:
+            start()
+        except prometheus.StartError as e:
+            logger.error("%s", e)
+            self._stored.start_failure = str(e)
+            self._stored.start_failed_flags = flags
+            self._stored.start_failed_at = time.time()
+            return
+        self._stored.start_failure = ""
+        # A (re)started Prometheus has read the current files: nothing left to reload.
+        self._stored.reload_pending = False
+        self._stored.reload_refused = ""
 
     def _reload(self) -> None:
         """Reload Prometheus; if it refuses, keep the reload pending and say why in status."""
@@ -250,8 +295,15 @@ class PrometheusCharm(ops.CharmBase):
         self._stored.reload_refused = ""
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        if self._removing:
+            event.add_status(ops.MaintenanceStatus("removing: prometheus stopped and disabled"))
+            return
         if not prometheus.installed():
-            event.add_status(ops.MaintenanceStatus("installing prometheus"))
+            if self._install_error:
+                message = f"could not install prometheus (retrying): {self._install_error}"
+                event.add_status(ops.BlockedStatus(_one_line(message)))
+            else:
+                event.add_status(ops.MaintenanceStatus("installing prometheus"))
             return
         try:
             config = self.load_config(PrometheusConfig)
@@ -266,9 +318,13 @@ class PrometheusCharm(ops.CharmBase):
             message = f"prometheus refused to reload, still on the old config: {refused}"
             event.add_status(ops.BlockedStatus(_one_line(message)))
         if not prometheus.running():
-            event.add_status(
-                ops.BlockedStatus("prometheus is not running (see journalctl -u prometheus)")
+            message = self._stored.start_failure or (
+                "prometheus is not running (see journalctl -u prometheus)"
             )
+            event.add_status(ops.BlockedStatus(_one_line(message)))
+        elif not prometheus.ready():
+            # Alive but not serving yet: a large TSDB takes a while to load.
+            event.add_status(ops.WaitingStatus("prometheus is starting"))
         jobs = prometheus.job_count()
         noun = "scrape job" if jobs == 1 else "scrape jobs"
         left_out = self._stored.rules_left_out
@@ -281,6 +337,7 @@ class PrometheusCharm(ops.CharmBase):
         event.add_status(ops.ActiveStatus(f"serving {jobs} {noun} on :{config.web_port}{note}"))
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
+        self._removing = True
         prometheus.stop()
 
     def _on_validate_action(self, event: ops.ActionEvent) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 from charmlibs import apt, systemd
+from charms.prometheus.v0 import packaged_service
 
 PACKAGE = "prometheus"
 SERVICE = "prometheus"
@@ -79,6 +80,14 @@ class ReloadError(Exception):
     """Prometheus refused to reload its configuration; the message is Prometheus's."""
 
 
+class StartError(Exception):
+    """Prometheus did not come up; the message says why, from its own log."""
+
+
+class InstallError(Exception):
+    """apt could not install the package; the message is apt's."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Installed:
     """What `install_config` did."""
@@ -103,8 +112,14 @@ def install() -> None:
     package recommends prometheus-node-exporter, which this charm does not manage. So the cache
     refresh goes through charmlibs-apt and the install through apt-get directly, with the same
     non-interactive, keep-my-config options charmlibs-apt uses.
+
+    Raises:
+        InstallError: apt failed (no network, no such package in the configured archive, ...).
     """
-    apt.update()
+    try:
+        apt.update()
+    except subprocess.CalledProcessError as e:
+        raise InstallError(f"apt-get update failed ({e.returncode})") from None
     result = subprocess.run(
         [
             "apt-get",
@@ -119,7 +134,8 @@ def install() -> None:
         text=True,
     )
     if result.returncode != 0:
-        raise apt.PackageError(f"apt-get install {PACKAGE} failed: {result.stderr.strip()}")
+        errors = [line for line in result.stderr.splitlines() if line.startswith("E:")]
+        raise InstallError((errors or result.stderr.strip().splitlines() or ["no output"])[-1])
 
 
 def version() -> str | None:
@@ -277,20 +293,73 @@ def running() -> bool:
     return systemd.service_running(SERVICE)
 
 
-def start() -> None:
-    """Enable the service and start it (it reads the current flags and config)."""
-    systemd.service_enable("--now", SERVICE)
+def ready() -> bool:
+    """Return True if Prometheus answers /-/ready (it has loaded its TSDB and serves queries)."""
+    try:
+        with urllib.request.urlopen(_local_url("/-/ready"), timeout=2) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:
+        return False
 
 
-def restart() -> None:
-    """Restart the service: needed for new command-line flags."""
-    systemd.service_restart(SERVICE)
+def start() -> bool:
+    """Enable and start the service; return True once it is ready, False if still starting.
+
+    Raises:
+        StartError: it died (a taken port, a broken flag, ...); the message says why.
+    """
+    return _confirm(packaged_service.start(SERVICE, ready))
+
+
+def restart() -> bool:
+    """Restart the service (needed for new flags); return and raise as `start` does."""
+    return _confirm(packaged_service.start(SERVICE, ready, restart=True))
+
+
+def allow_low_ports(port: int) -> bool:
+    """Let Prometheus bind `port` if it is below 1024; return True if the service needs a restart.
+
+    The packaged unit runs as user prometheus with no capabilities (ENVIRONMENT.md), so a
+    systemd drop-in grants CAP_NET_BIND_SERVICE for such a port and is removed otherwise.
+    """
+    return packaged_service.allow_low_ports(SERVICE, port < 1024, PACKAGE)
 
 
 def stop() -> None:
-    """Stop and disable the service; a service that is already gone is not an error."""
+    """Stop and disable the service, and remove the charm's drop-in.
+
+    A service that is already gone is not an error.
+    """
     with contextlib.suppress(systemd.SystemdError):
         systemd.service_disable("--now", SERVICE)
+        packaged_service.allow_low_ports(SERVICE, False, PACKAGE)
+
+
+def _confirm(started: packaged_service.Started) -> bool:
+    if started.outcome is packaged_service.Outcome.FAILED:
+        raise StartError(failure_reason(started.log))
+    return started.outcome is packaged_service.Outcome.UP
+
+
+# The Go error for a port that cannot be bound: "listen tcp :80: bind: permission denied".
+_LISTEN_ERROR = re.compile(r"listen tcp (?P<host>\S*?):(?P<port>\d+): bind: (?P<why>.+)")
+
+
+def failure_reason(log: Sequence[str]) -> str:
+    """Say in one line why Prometheus died, from its own log lines (oldest first)."""
+    for line in reversed(log):
+        fields = packaged_service.logfmt(line)
+        if fields.get("level", "error") not in ("error", "fatal"):
+            continue  # an info or warning line
+        # A line that is not logfmt is a usage error printed before logging starts
+        # ("prometheus: error: unknown long flag ...").
+        text = ": ".join(filter(None, (fields.get("msg"), fields.get("err")))) or line.strip()
+        listen = _LISTEN_ERROR.search(text)
+        if listen:
+            where = f"{listen['host']}:{listen['port']}"
+            return f"prometheus cannot listen on {where}: {listen['why']}"
+        return f"prometheus failed to start: {text}"
+    return "prometheus failed to start (see journalctl -u prometheus)"
 
 
 def reload(timeout: float = RELOAD_TIMEOUT) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 # grafana_testing puts the charm's src and lib on sys.path, so it is imported first.
-from grafana_testing import CHARM_DIR, FakeGrafana, charm
+from grafana_testing import CHARM_DIR, STORED_PASSWORD, FakeGrafana, charm
 from ops import testing
 
 
@@ -23,7 +23,5 @@ def ctx() -> testing.Context[charm.GrafanaCharm]:
 
 @pytest.fixture
 def installed(fake: FakeGrafana) -> FakeGrafana:
-    """A machine where an earlier hook installed and started Grafana."""
-    fake.installed = True
-    fake.running = True
-    return fake
+    """A machine where an earlier hook installed Grafana and started it with the password."""
+    return fake.installed_with_password(STORED_PASSWORD)

@@ -5,14 +5,28 @@ service and Grafana's own admin password in memory and records every write, rest
 change and API call, so a test can say exactly what a hook did to the machine. Rendering stays
 real: the fake calls the real module's pure functions, so tests read back the grafana.ini and
 provisioning YAML the charm would install.
+
+Two of Grafana's own behaviours are modelled, from its source and packaging (facts and sources
+in the design notes, GRAFANA-FACTS.md items 1 and 4):
+
+- Grafana creates its first administrator when it first starts, from grafana.ini's
+  `admin_user` and `admin_password` (`$__file{...}` reads a file; without the key the password
+  is "admin"), and never again; a `$__file{...}` naming a missing file stops it from starting.
+- The real `grafana.set_admin_password` runs, against a machine laid out like the Grafana .deb
+  of a given version: only the programs that .deb installs exist, PATH is searched for a bare
+  name, and only `grafana cli` with Grafana's own flags changes the password.
 """
 
 from __future__ import annotations
 
+import configparser
+import dataclasses
 import os
 import pathlib
+import subprocess
 import sys
 from typing import Any
+from unittest import mock
 
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "grafana"
 sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
@@ -24,6 +38,30 @@ from ops import testing  # noqa: E402
 MODEL = testing.Model(name="lab", uuid="00000000-0000-4000-8000-000000000001")
 # What a deploy without `juju attach-resource` gives the charm: an empty grafana-deb file.
 NO_DEB = pathlib.Path(os.devnull)
+
+# The programs each Grafana .deb installs that a charm could run. 10.x-12.x: the tarball in
+# /usr/share/grafana (bin/grafana) and the /usr/sbin/grafana-server and grafana-cli wrappers
+# (grafana-build fpm/build.go). 13.x adds the /usr/sbin/grafana wrapper (grafana/grafana#120225).
+_BINARY = "/usr/share/grafana/bin/grafana"
+_WRAPPERS = {"/usr/sbin/grafana-server", "/usr/sbin/grafana-cli"}
+PROGRAMS = {
+    "10.4.3": {_BINARY, *_WRAPPERS},
+    "11.3.0": {_BINARY, *_WRAPPERS},
+    "12.3.1": {_BINARY, *_WRAPPERS},
+    "13.2.0": {_BINARY, *_WRAPPERS, "/usr/sbin/grafana"},
+}
+# The PATH a hook's commands see (Juju's, as runuser keeps it).
+PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# What `grafana cli` must be given to work on the packaged server's database.
+CLI_FLAGS = ["--homepath", "/usr/share/grafana", "--config", "/etc/grafana/grafana.ini"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """A (re)start of grafana-server and what the admin password file held: None if missing."""
+
+    kind: str
+    password_file: str | None
 
 
 class FakeClient:
@@ -44,7 +82,7 @@ class FakeClient:
 
     def login_works(self) -> bool:
         self._fake.api_calls.append("login")
-        if self._fake.api_down:
+        if self._fake.api_down or not self._fake.running:
             raise grafana.APIError("cannot reach Grafana at 127.0.0.1: refused")
         return self._fake.accepts(self._user, self._password)
 
@@ -65,25 +103,42 @@ class FakeGrafana:
     render_datasources = staticmethod(grafana.render_datasources)
     sha256 = staticmethod(grafana.sha256)
 
-    def __init__(self) -> None:
+    def __init__(self, version: str = "11.3.0") -> None:
         self.installed = False
         self.running = False
+        self.installed_version = version
+        self.programs = set(PROGRAMS[version])
         self.files: dict[str, str] = {}
         self.dashboards: dict[str, str] = {}
         # What the hooks did, in order: ("install", "repository"), ("write", "grafana.ini"), ...
         self.actions: list[tuple[str, str]] = []
         self.api_calls: list[str] = []
-        # Grafana's own idea of the admin password, and how many times the charm set it.
+        # Grafana's database: created at the first start, with its first administrator.
+        self.database_created = False
+        self.admin_user = "admin"
         self.admin_password = "admin"
+        # Every (re)start with what the password file held then; every command run; how many
+        # times the CLI set the password.
+        self.starts: list[Start] = []
+        self.commands: list[list[str]] = []
         self.passwords_set = 0
         self.generated = 0
         # Knobs a test turns to make the machine or Grafana say no.
         self.install_error: grafana.GrafanaError | None = None
         self.start_error: grafana.GrafanaError | None = None
         self.api_down = False
+        # A CLI that exits 0 without changing the server's database (another config, another
+        # data directory): what the charm's login check is there for.
+        self.cli_changes_nothing = False
 
     def accepts(self, user: str, password: str) -> bool:
-        return user == "admin" and password == self.admin_password
+        return user == self.admin_user and password == self.admin_password
+
+    def installed_with_password(self, password: str) -> FakeGrafana:
+        """Make this a machine where an earlier hook installed Grafana and started it with it."""
+        self.installed = self.running = self.database_created = True
+        self.files[PASSWORD_FILE] = self.admin_password = password
+        return self
 
     @property
     def writes(self) -> list[str]:
@@ -99,7 +154,7 @@ class FakeGrafana:
         return self.installed
 
     def version(self) -> str:
-        return "11.3.0"
+        return self.installed_version
 
     def install_from_repository(self) -> None:
         if self.install_error:
@@ -121,6 +176,9 @@ class FakeGrafana:
 
     def write_config(self, text: str) -> bool:
         return self._write("grafana.ini", text)
+
+    def write_admin_password(self, password: str) -> bool:
+        return self._write(PASSWORD_FILE, password)
 
     def read_datasources(self) -> str | None:
         return self.files.get("datasources")
@@ -144,10 +202,31 @@ class FakeGrafana:
         if self.start_error:
             raise self.start_error
         if restart or not self.running:
+            kind = "restart" if restart else "start"
+            self.starts.append(Start(kind, self.files.get(PASSWORD_FILE)))
+            self._read_config_at_start()
             self.running = True
-            self.actions.append(("restart" if restart else "start", SERVICE))
+            self.actions.append((kind, SERVICE))
             return True
         return False
+
+    def _read_config_at_start(self) -> None:
+        """What Grafana does with grafana.ini when it starts (pkg/setting, sqlstore)."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(self.files.get("grafana.ini", ""))
+        security = parser["security"] if parser.has_section("security") else {}
+        password = security.get("admin_password", "admin")
+        if password.startswith("$__file{"):
+            path = password.removeprefix("$__file{").removesuffix("}")
+            if path != str(grafana.ADMIN_PASSWORD_FILE) or PASSWORD_FILE not in self.files:
+                # pkg/setting/expanders.go: the file expander fails, Grafana exits.
+                raise grafana.GrafanaError(f"grafana-server exited: open {path}: no such file")
+            password = self.files[PASSWORD_FILE].strip()
+        if not self.database_created:
+            # sqlstore ensureMainOrgAndAdminUser: only while the user table is empty.
+            self.database_created = True
+            self.admin_user = security.get("admin_user", "admin")
+            self.admin_password = password
 
     def stop(self) -> None:
         self.running = False
@@ -159,14 +238,46 @@ class FakeGrafana:
         return f"generated-password-{self.generated}"
 
     def set_admin_password(self, password: str) -> None:
-        self.admin_password = password
+        # The real function, with this machine's commands in place of subprocess.run.
+        with mock.patch.object(grafana.subprocess, "run", self._run):
+            grafana.set_admin_password(password)
+
+    def _run(self, cmd: list[str], *, input: str, **_: Any) -> subprocess.CompletedProcess[str]:
+        """Run a command as this machine would: runuser, then the program it names."""
+        self.commands.append(list(cmd))
+
+        def done(code: int, stderr: str = "") -> subprocess.CompletedProcess[str]:
+            return subprocess.CompletedProcess(cmd, code, "", stderr)
+
+        if cmd[:4] != ["runuser", "-u", "grafana", "--"]:
+            return done(1, f"unexpected command {cmd[:4]}")
+        program, args = cmd[4], cmd[5:]
+        programs = self.programs if self.installed else set()
+        found = (
+            program
+            if "/" in program
+            else next((f"{d}/{program}" for d in PATH if f"{d}/{program}" in programs), program)
+        )
+        if found not in programs:
+            return done(1, f"runuser: failed to execute {program}: No such file or directory")
+        if found != _BINARY or args[:5] != ["cli", *CLI_FLAGS]:
+            # The wrappers add --homepath/--config of their own; this fake knows only the binary.
+            return done(1, f"{found} {' '.join(args[:5])}: not what the charm should run")
+        if args[5:] != ["admin", "reset-admin-password", "--password-from-stdin"]:
+            return done(1, f"unknown command {args[5:]}")
+        new_password = input.split("\n", 1)[0]
+        if not self.cli_changes_nothing:
+            self.admin_password = new_password
         self.passwords_set += 1
+        return done(0)
 
     def GrafanaClient(self, url: str, user: str = "", password: str = "") -> FakeClient:  # noqa: N802
         return FakeClient(self, url, user, password)
 
 
 SERVICE = grafana.SERVICE
+# The fake's name for grafana.ADMIN_PASSWORD_FILE among its files.
+PASSWORD_FILE = "admin-password"
 
 
 def peers(generation: str | None = "1") -> testing.PeerRelation:

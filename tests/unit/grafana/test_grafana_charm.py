@@ -6,12 +6,23 @@ import dataclasses
 import json
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import charm
 import grafana
 import pytest
 import yaml
-from grafana_testing import MODEL, FakeGrafana, password_secret, peers, state
+from grafana_testing import (
+    CLI_FLAGS,
+    MODEL,
+    PASSWORD_FILE,
+    PROGRAMS,
+    STORED_PASSWORD,
+    FakeGrafana,
+    password_secret,
+    peers,
+    state,
+)
 from ops import testing
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -193,7 +204,10 @@ def test_default_grafana_ini_turns_telemetry_off_and_anonymous_access_off(ctx, i
 
     written = ini(installed)
     assert written["server"] == {"http_port": "3000"}
-    assert written["security"] == {"admin_user": "admin"}
+    assert written["security"] == {
+        "admin_user": "admin",
+        "admin_password": "$__file{/etc/grafana/admin-password}",
+    }
     assert written["auth.anonymous"] == {"enabled": "false", "org_role": "Viewer"}
     assert written["log"] == {"level": "info"}
     assert written["analytics"] == {
@@ -286,60 +300,175 @@ def test_unchanged_hook_writes_nothing_and_calls_no_api(ctx, installed):
 # --- admin password ---------------------------------------------------------------------------
 
 
-def test_leader_creates_the_password_secret_once_and_sets_it_in_grafana(ctx, fake):
+def test_leader_creates_the_secret_and_grafana_first_starts_with_it(ctx, fake):
     out = ctx.run(ctx.on.install(), state(secrets=[], relations=[peers(None)]))
 
     secret = out.get_secret(label="admin-password")
     assert secret.owner == "app"
     assert secret.tracked_content == {"password": "generated-password-1"}
-    assert fake.admin_password == "generated-password-1"
+    assert [s.password_file for s in fake.starts] == ["generated-password-1"]
+    assert fake.accepts("admin", "generated-password-1")
+    assert not fake.accepts("admin", "admin")
+    assert fake.passwords_set == 0  # born with it: no CLI
     assert peer_data(out)[charm.GENERATION_KEY] == "1"
 
     ctx.run(ctx.on.update_status(), out)
     assert fake.generated == 1
 
 
-def test_secret_created_before_the_peer_relation_gets_a_generation_later(ctx, fake):
+def test_leader_without_peers_yet_starts_grafana_with_the_password(ctx, fake):
     out = ctx.run(ctx.on.install(), state(secrets=[], relations=[]))
-    assert fake.passwords_set == 0
-    assert out.unit_status == testing.WaitingStatus(
-        "waiting for the leader to create the admin password"
-    )
+    assert [s.password_file for s in fake.starts] == ["generated-password-1"]
+    assert out.unit_status.name == "active"
 
     relation = peers(None)
     out = ctx.run(
         ctx.on.relation_created(relation), dataclasses.replace(out, relations=[relation])
     )
 
-    assert fake.admin_password == "generated-password-1"
-    assert out.unit_status.name == "active"
+    assert peer_data(out)[charm.GENERATION_KEY] == "1"
+    assert fake.accepts("admin", "generated-password-1")
+    assert fake.passwords_set == 0
+    assert fake.generated == 1
 
 
-def test_follower_waits_for_the_leader_and_creates_no_secret(ctx, fake):
+def test_follower_waits_for_the_leader_without_starting_grafana(ctx, fake):
     out = ctx.run(ctx.on.install(), state(leader=False, secrets=[], relations=[peers(None)]))
 
     assert out.secrets == frozenset()
     assert out.unit_status == testing.WaitingStatus(
         "waiting for the leader to create the admin password"
     )
+    assert fake.installed
+    assert fake.starts == []
+    assert "grafana.ini" not in fake.files
     assert fake.passwords_set == 0
 
 
-def test_follower_sets_the_password_from_the_secret_once_per_generation(ctx, fake):
+def test_follower_starts_with_the_leaders_password_then_follows_each_reset(ctx, fake):
     out = ctx.run(ctx.on.install(), state(leader=False))
-    assert fake.admin_password == "s3cret-from-juju"
-
-    out = ctx.run(ctx.on.update_status(), out)
-    assert fake.passwords_set == 1
+    assert [s.password_file for s in fake.starts] == ["s3cret-from-juju"]
+    assert fake.accepts("admin", "s3cret-from-juju")
+    assert fake.passwords_set == 0
 
     # The leader reset the password: new secret content and a new generation.
     relation = dataclasses.replace(peers("2"), peers_data={1: {}})
     out = dataclasses.replace(
         out, secrets=[password_secret("a-newer-password")], relations=[relation]
     )
-    ctx.run(ctx.on.relation_changed(relation, remote_unit=1), out)
-    assert fake.admin_password == "a-newer-password"
-    assert fake.passwords_set == 2
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=1), out)
+
+    assert fake.accepts("admin", "a-newer-password")
+    assert fake.files[PASSWORD_FILE] == "a-newer-password"
+    assert fake.passwords_set == 1
+    assert len(fake.starts) == 1  # no restart for a password
+    ctx.run(ctx.on.update_status(), out)
+    assert fake.passwords_set == 1
+
+
+def test_follower_applies_a_new_secret_revision_on_secret_changed(ctx, fake):
+    out = ctx.run(ctx.on.install(), state(leader=False))
+    # Juju tells the application's other units of a new revision of its secret
+    # (juju/juju#15127, #15397); Scenario models that only for a secret the unit does not own.
+    secret = dataclasses.replace(password_secret("rotated-by-the-leader"), owner=None)
+    relation = dataclasses.replace(peers("2"), peers_data={1: {}})
+    out = dataclasses.replace(out, secrets=[secret], relations=[relation])
+
+    out = ctx.run(ctx.on.secret_changed(secret), out)
+
+    assert fake.accepts("admin", "rotated-by-the-leader")
+    assert out.unit_status.name == "active"
+
+
+@pytest.mark.parametrize("version", sorted(PROGRAMS))
+def test_password_reset_calls_grafana_by_its_absolute_path(ctx, version):
+    # 11.x and 12.x .debs put no `grafana` on PATH: only the absolute path works on all four.
+    fake = FakeGrafana(version).installed_with_password(STORED_PASSWORD)
+    with mock.patch.object(charm, "grafana", fake):
+        out = ctx.run(ctx.on.update_status(), state())
+        ctx.run(ctx.on.action("reset-admin-password", params={"password": "for-" + version}), out)
+
+    assert fake.accepts("admin", "for-" + version)
+    [command] = fake.commands
+    assert command[:5] == ["runuser", "-u", "grafana", "--", "/usr/share/grafana/bin/grafana"]
+    assert "for-" + version not in " ".join(command)
+
+
+@pytest.mark.parametrize("version", ["11.3.0", "12.3.1"])
+def test_the_fake_machine_has_no_grafana_on_path_for_11_and_12(version):
+    fake = FakeGrafana(version).installed_with_password(STORED_PASSWORD)
+    bare = ["runuser", "-u", "grafana", "--", "grafana", "cli", *CLI_FLAGS]
+    command = [*bare, "admin", "reset-admin-password", "--password-from-stdin"]
+
+    result = fake._run(command, input="new-password\n")
+
+    assert result.returncode != 0
+    assert "failed to execute grafana" in result.stderr
+    assert fake.accepts("admin", STORED_PASSWORD)
+
+
+def test_upgrade_from_a_grafana_still_at_admin_admin_sets_and_checks_the_password(ctx, fake):
+    # Earlier charm revisions started Grafana before setting the password, and on 11.x/12.x
+    # never managed to set it: the database still has admin/admin.
+    fake.installed = fake.running = fake.database_created = True
+
+    out = ctx.run(ctx.on.upgrade_charm(), state())
+
+    assert fake.accepts("admin", STORED_PASSWORD)
+    assert not fake.accepts("admin", "admin")
+    assert fake.passwords_set == 1
+    assert fake.api_calls[-2:] == ["login", "login"]  # rejected, then confirmed
+    assert out.unit_status.name == "active"
+
+
+def test_a_cli_that_changes_nothing_is_not_taken_for_success(ctx, fake):
+    fake.installed = fake.running = fake.database_created = True
+    fake.cli_changes_nothing = True
+
+    out = ctx.run(ctx.on.upgrade_charm(), state())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "Grafana rejects 'admin' even after a password reset: check admin-user"
+    )
+    # Not recorded as applied: the next hook tries again.
+    fake.cli_changes_nothing = False
+    out = ctx.run(ctx.on.update_status(), out)
+    assert fake.accepts("admin", STORED_PASSWORD)
+    assert out.unit_status.name == "active"
+
+
+def test_a_failing_cli_says_so_and_is_retried(ctx, fake):
+    fake.installed = fake.running = fake.database_created = True
+    fake.programs = set()  # a .deb without /usr/share/grafana/bin/grafana
+
+    out = ctx.run(ctx.on.upgrade_charm(), state())
+
+    assert out.unit_status == testing.WaitingStatus("could not set the admin password, retrying")
+    assert fake.commands, "the CLI was not tried"
+    assert not fake.accepts("admin", STORED_PASSWORD)
+
+
+def test_admin_user_option_names_the_first_administrator(ctx, fake):
+    out = ctx.run(ctx.on.install(), state(config={"admin-user": "lab.admin"}))
+
+    assert fake.accepts("lab.admin", STORED_PASSWORD)
+    ctx.run(ctx.on.action("get-admin-password"), out)
+    assert ctx.action_results is not None
+    assert ctx.action_results["username"] == "lab.admin"
+    assert ctx.action_results["admin-password"] == STORED_PASSWORD
+
+
+def test_admin_user_renamed_later_does_not_rename_grafanas_account(ctx, fake):
+    # As documented: Grafana creates the account once; renaming needs Grafana's UI too.
+    out = ctx.run(ctx.on.install(), state())
+
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(out, config={"admin-user": "ops"}))
+
+    assert fake.accepts("admin", STORED_PASSWORD)
+    assert not fake.accepts("ops", STORED_PASSWORD)
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("get-admin-password"), out)
+    assert "admin-user was renamed" in failure.value.message
 
 
 def test_new_leader_keeps_the_password_and_the_uids(ctx, installed):
@@ -464,6 +593,27 @@ def test_reset_admin_password_refuses_a_bad_password_without_echoing_it(ctx, ins
     assert installed.admin_password == "s3cret-from-juju"
 
 
+def test_reset_admin_password_keeps_the_password_file_in_sync(ctx, installed):
+    out = settle(ctx, installed, state())
+
+    ctx.run(ctx.on.action("reset-admin-password", params={"password": "correct horse"}), out)
+
+    assert installed.files[PASSWORD_FILE] == "correct horse"
+    assert installed.commands[0][4] == "/usr/share/grafana/bin/grafana"
+
+
+def test_reset_admin_password_before_grafana_runs_stores_it_and_says_when_it_applies(ctx, fake):
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(
+            ctx.on.action("reset-admin-password", params={"password": "correct horse"}), state()
+        )
+
+    assert "Stored the new password" in failure.value.message
+    assert "retries on its next hook" in failure.value.message
+    assert "correct horse" not in failure.value.message
+    assert fake.files == {}
+
+
 def test_reset_admin_password_only_on_the_leader(ctx, installed):
     out = settle(ctx, installed, state(leader=False))
 
@@ -507,6 +657,43 @@ def test_cos_prometheus_becomes_the_default_data_source_without_a_restart(ctx, i
     assert json.loads(app_data["datasource_uids"]) == {"prometheus/0": "lab_prometheus_0"}
     assert app_data["grafana_uid"] == f"{MODEL.uuid}_grafana"
     assert out.unit_status == testing.ActiveStatus("serving on :3000 with 1 data source")
+
+
+def test_cos_v1_application_data_source_is_provisioned_and_its_uid_sent_back(ctx, installed):
+    # A COS v1 provider's default: one URL in app data, none from its units.
+    out = settle(ctx, installed, state())
+    relation = cos_source({})
+    app_data = {**relation.remote_app_data, "grafana_source_app_host": "http://10.0.0.9:9009/prom"}
+    relation = dataclasses.replace(
+        relation, remote_app_data=app_data, remote_units_data={0: {}, 1: {}}
+    )
+
+    out = ctx.run(ctx.on.relation_changed(relation), with_relation(out, relation))
+
+    [entry] = installed.datasources()["datasources"]
+    assert (entry["uid"], entry["name"]) == ("lab_prometheus", "lab/prometheus")
+    assert entry["url"] == "http://10.0.0.9:9009/prom"
+    app_data = out.get_relation(relation.id).local_app_data
+    assert app_data["app_datasource_uid"] == "lab_prometheus"
+    assert json.loads(app_data["datasource_uids"]) == {}
+    assert out.unit_status == testing.ActiveStatus("serving on :3000 with 1 data source")
+
+
+@pytest.mark.parametrize(
+    ("config", "url"),
+    [
+        ({}, "http://192.0.2.0:3000/"),
+        ({"root-url": "https://lab.example/g/"}, "https://lab.example/g/"),
+    ],
+)
+def test_leader_tells_providers_where_users_reach_grafana(ctx, installed, config, url):
+    relation = cos_source({0: "http://10.0.0.5:9090"})
+
+    out = ctx.run(
+        ctx.on.relation_changed(relation), state(relations=[peers(), relation], config=config)
+    )
+
+    assert out.get_relation(relation.id).local_app_data["grafana_base_url"] == url
 
 
 def test_legacy_prometheus2_with_basic_auth(ctx, installed):

@@ -49,7 +49,10 @@ url = st.builds(
 
 @st.composite
 def provider(draw: st.DrawFn, app: str) -> tuple[testing.Relation, dict[str, str]]:
-    """A grafana-source relation and the URL each valid unit asked for, by unit name."""
+    """A grafana-source relation and the URL each valid unit asked for, by unit name.
+
+    A COS provider may also publish one URL for its whole application, keyed by its name.
+    """
     cos = draw(st.booleans())
     units: dict[int, dict[str, str]] = {}
     expected: dict[str, str] = {}
@@ -65,6 +68,8 @@ def provider(draw: st.DrawFn, app: str) -> tuple[testing.Relation, dict[str, str
     if cos:
         cos_data = {"model": "edge", "application": app, "type": "prometheus"}
         app_data["grafana_source_data"] = json.dumps(cos_data)
+        if draw(st.booleans()):  # COS v1: one URL for the whole application
+            app_data["grafana_source_app_host"] = expected[app] = draw(url)
     relation = testing.Relation(
         "grafana-source", remote_app_name=app, remote_app_data=app_data, remote_units_data=units
     )
@@ -101,6 +106,12 @@ def test_hook_never_raises_and_provisions_only_what_valid_units_asked_for(given_
         for r in relations
         for n, data in r.remote_units_data.items()
     }
+    # The application-level data source is named after the application alone.
+    asked |= {
+        r.remote_app_name: {"grafana_source_host": r.remote_app_data["grafana_source_app_host"]}
+        for r in relations
+        if "grafana_source_app_host" in r.remote_app_data
+    }
 
     doc = run(relations)
 
@@ -133,6 +144,9 @@ def test_every_valid_unit_becomes_a_data_source_with_its_stable_uid(given_provid
         for unit, asked in expected.items():
             assert unit in by_unit, f"valid unit {unit} has no data source"
             assert unescaped(by_unit[unit]["url"]) == asked
-            number = int(unit.split("/")[1])
-            uid = grafana_source.datasource_uid(model, relation.remote_app_name, number)
+            if "/" in unit:
+                number = int(unit.split("/")[1])
+                uid = grafana_source.datasource_uid(model, relation.remote_app_name, number)
+            else:
+                uid = grafana_source.app_datasource_uid(model, relation.remote_app_name)
             assert by_unit[unit]["uid"] == uid

@@ -1,6 +1,7 @@
 """The grafana-source library: both wire formats, both halves, and hostile remote data."""
 
 import dataclasses
+import hashlib
 import json
 
 import ops
@@ -24,18 +25,24 @@ class ProviderCharm(ops.CharmBase):
         self.changed = self.source.publish(str(self.config["url"]), description="lab prometheus")
 
 
+GRAFANA_URL = "http://10.0.0.7:3000/"
+
+
 class RequirerCharm(ops.CharmBase):
-    """Reads the sources on every relation-changed and writes the uids back."""
+    """Reads the sources on every relation-changed and writes the uids and its URL back."""
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         self.requirer = grafana_source.GrafanaSourceRequirer(self)
         self.sources: list[grafana_source.DataSource] = []
+        self.changed: bool | None = None
         framework.observe(self.on["grafana-source"].relation_changed, self._on_changed)
 
     def _on_changed(self, _: ops.EventBase):
         self.sources = self.requirer.sources()
-        self.requirer.publish_uids("grafana-uid", self.sources)
+        self.changed = self.requirer.publish_uids(
+            "grafana-uid", self.sources, base_url=GRAFANA_URL
+        )
 
 
 PROVIDER_META = {
@@ -228,6 +235,31 @@ def test_leader_writes_the_uids_back():
     assert json.loads(app_data["datasource_uids"]) == {"prometheus/0": uid}
 
 
+def test_leader_writes_where_users_reach_grafana():
+    relation = testing.Relation(
+        "grafana-source", remote_units_data={0: {"type": "prometheus", "url": PROMETHEUS_URL}}
+    )
+
+    _, out = read([relation])
+
+    assert out.get_relation(relation.id).local_app_data["grafana_base_url"] == GRAFANA_URL
+
+
+def test_unchanged_uids_are_not_written_again():
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data(grafana_source_app_host=PROMETHEUS_URL),
+        remote_units_data={0: {"grafana_source_host": PROMETHEUS_URL}},
+    )
+    _, first = read([relation])
+
+    ctx = testing.Context(RequirerCharm, meta=REQUIRER_META)
+    with ctx(ctx.on.relation_changed(first.get_relation(relation.id)), first) as manager:
+        second = manager.run()
+        assert manager.charm.changed is False
+    assert second.get_relation(relation.id) == first.get_relation(relation.id)
+
+
 def test_non_leader_writes_no_uids():
     relation = testing.Relation(
         "grafana-source", remote_units_data={0: {"type": "prometheus", "url": PROMETHEUS_URL}}
@@ -236,6 +268,151 @@ def test_non_leader_writes_no_uids():
     _, out = read([relation], leader=False)
 
     assert out.get_relation(relation.id).local_app_data == {}
+
+
+# Requirer: the COS v1 application-level data source
+
+
+def cos_app_data_with_host(host: str = PROMETHEUS_URL, **overrides: object) -> dict[str, str]:
+    return cos_app_data(**overrides) | {"grafana_source_app_host": host}
+
+
+def test_cos_v1_application_host_becomes_one_data_source_and_its_uid_is_sent_back():
+    # COS v1's default: the leader publishes one URL for the application, units publish none.
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_name="mimir",
+        remote_app_data=cos_app_data_with_host(extra_fields={"timeInterval": "15s"}),
+        remote_units_data={0: {}, 1: {}},
+    )
+
+    sources, out = read([relation])
+
+    (source,) = sources
+    assert source.url == PROMETHEUS_URL
+    assert source.unit == ""
+    assert source.uid == grafana_source.app_datasource_uid("lab", "mimir") == "lab_mimir"
+    assert source.name == "lab/mimir"
+    assert source.json_data == {"timeInterval": "15s"}
+    app_data = out.get_relation(relation.id).local_app_data
+    assert app_data["app_datasource_uid"] == "lab_mimir"
+    assert json.loads(app_data["datasource_uids"]) == {}
+
+
+def test_cos_v1_application_host_without_units_still_counts():
+    relation = testing.Relation(
+        "grafana-source", remote_app_name="mimir", remote_app_data=cos_app_data_with_host()
+    )
+
+    sources, _ = read([relation])
+
+    assert [s.uid for s in sources] == ["lab_mimir"]
+
+
+def test_cos_v1_application_and_unit_hosts_give_both_the_application_first():
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_name="prometheus",
+        remote_app_data=cos_app_data_with_host("http://prom.lab:9090"),
+        remote_units_data={1: {"grafana_source_host": "http://10.0.0.6:9090"}},
+    )
+
+    sources, out = read([relation])
+
+    assert [(s.uid, s.url) for s in sources] == [
+        ("lab_prometheus", "http://prom.lab:9090"),
+        ("lab_prometheus_1", "http://10.0.0.6:9090"),
+    ]
+    app_data = out.get_relation(relation.id).local_app_data
+    assert json.loads(app_data["datasource_uids"]) == {"prometheus/1": "lab_prometheus_1"}
+    assert app_data["app_datasource_uid"] == "lab_prometheus"
+
+
+def test_application_mode_units_without_data_are_skipped_without_a_warning(caplog):
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data_with_host(),
+        remote_units_data={0: {}, 1: {}},
+    )
+
+    read([relation])
+
+    assert "ignoring" not in caplog.text
+
+
+def test_units_without_data_are_still_reported_when_there_is_no_application_host(caplog):
+    relation = testing.Relation(
+        "grafana-source", remote_app_data=cos_app_data(), remote_units_data={0: {}}
+    )
+
+    sources, _ = read([relation])
+
+    assert sources == []
+    assert "ignoring remote/0: no data source published yet" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "host", ["javascript:alert(1)", "http://a:1\nurl: x", "file:///etc/shadow", "http://"]
+)
+def test_invalid_application_host_is_skipped_and_units_still_count(host: str):
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data_with_host(host),
+        remote_units_data={0: {"grafana_source_host": PROMETHEUS_URL}, 1: {}},
+    )
+
+    sources, out = read([relation])
+
+    assert [s.unit for s in sources] == ["remote/0"]
+    assert "app_datasource_uid" not in out.get_relation(relation.id).local_app_data
+
+
+def test_application_host_without_valid_cos_app_data_is_ignored():
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data={"grafana_source_data": "{not json", "grafana_source_app_host": "h:1"},
+        remote_units_data={0: {"type": "prometheus", "url": PROMETHEUS_URL}},
+    )
+
+    sources, _ = read([relation])
+
+    assert [(s.wire_format, s.unit) for s in sources] == [("legacy", "remote/0")]
+
+
+def test_application_uid_is_withdrawn_when_the_provider_stops_publishing_a_host():
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data_with_host(),
+        remote_units_data={0: {"grafana_source_host": PROMETHEUS_URL}},
+    )
+    _, first = read([relation])
+    assert "app_datasource_uid" in first.get_relation(relation.id).local_app_data
+
+    unit_only = dataclasses.replace(
+        first.get_relation(relation.id), remote_app_data=cos_app_data()
+    )
+    ctx = testing.Context(RequirerCharm, meta=REQUIRER_META)
+    out = ctx.run(
+        ctx.on.relation_changed(unit_only), dataclasses.replace(first, relations=[unit_only])
+    )
+
+    assert "app_datasource_uid" not in out.get_relation(relation.id).local_app_data
+
+
+def test_hashed_uids_stay_what_earlier_revisions_provisioned():
+    # Dashboards and links name these uids: a charm upgrade must not change them.
+    model = "a-very-long-model-name-for-the-lab"
+    digest = hashlib.sha256(f"{model}/prometheus/3".encode()).hexdigest()
+
+    assert grafana_source.datasource_uid(model, "prometheus", 3) == f"juju-{digest[:35]}"
+
+
+def test_application_and_unit_uids_never_collide():
+    for model, app in [("lab", "prometheus"), ("a-very-long-model-name-for-the-lab", "prom")]:
+        app_uid = grafana_source.app_datasource_uid(model, app)
+        unit_uids = {grafana_source.datasource_uid(model, app, n) for n in range(50)}
+        assert app_uid not in unit_uids
+        assert len(app_uid) <= 40
 
 
 # Requirer: malformed and hostile data

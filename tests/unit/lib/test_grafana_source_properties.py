@@ -180,6 +180,19 @@ def junk_app_data(draw: st.DrawFn) -> str:
 class Provider:
     relation: testing.Relation
     units: dict[str, Unit]
+    # The URL of the application-level data source (COS v1) it asks for, when valid.
+    expected_app_url: str | None = None
+
+
+@st.composite
+def app_host(draw: st.DrawFn) -> tuple[str, str | None]:
+    """A `grafana_source_app_host` value and the URL it stands for (None when invalid)."""
+    url = draw(valid_url)
+    if draw(st.booleans()):
+        return draw(nasty_text), None
+    if url.startswith("http://") and draw(st.booleans()):
+        return url.removeprefix("http://"), url
+    return url, url
 
 
 @st.composite
@@ -187,20 +200,26 @@ def provider(draw: st.DrawFn, app: str) -> Provider:
     kind = draw(st.sampled_from(["cos", "legacy", "junk-app-data"]))
     cos = draw(cos_app_data()) if kind == "cos" else None
     valid = cos_unit() if kind == "cos" else legacy_unit()
+    app_data: dict[str, str] = {}
+    expected_app_url = None
+    if kind != "legacy" and draw(st.booleans()):
+        app_data["grafana_source_app_host"], expected_app_url = draw(app_host())
+        # COS v1's default: units publish nothing when the application has one URL.
+        valid = valid | st.just(Unit({}))
     unit_ids = draw(st.lists(st.integers(0, 30), unique=True, max_size=4))
     units = {f"{app}/{n}": draw(valid | junk_unit()) for n in unit_ids}
-    app_data: dict[str, str] = {}
     if cos is not None:
         app_data["grafana_source_data"] = json.dumps(cos)
     elif kind == "junk-app-data":
         app_data["grafana_source_data"] = draw(junk_app_data())
+        expected_app_url = None  # junk app data may still happen to be valid: not expected
     relation = testing.Relation(
         "grafana-source",
         remote_app_name=app,
         remote_app_data=app_data,
         remote_units_data={int(name.split("/")[1]): unit.data for name, unit in units.items()},
     )
-    return Provider(relation, units)
+    return Provider(relation, units, expected_app_url)
 
 
 providers = st.lists(juju_name, unique=True, min_size=1, max_size=3).flatmap(
@@ -242,18 +261,33 @@ def test_sources_never_raises_and_returns_only_valid_urls_from_the_input(
     sources = read(given_providers)
 
     units = {name: unit for p in given_providers for name, unit in p.units.items()}
-    assert len({s.unit for s in sources}) == len(sources), "a unit was returned twice"
+    by_app = {p.relation.remote_app_name: p for p in given_providers}
+    assert len({(s.application, s.unit) for s in sources}) == len(sources), "returned twice"
+    assert len({s.uid for s in sources}) == len(sources), "a uid was returned twice"
     for source in sources:
         assert grafana_source.validate_url(source.url) == source.url
         assert_plain_http_url(source.url)
-        assert source.url in urls_in(units[source.unit].data)
+        if source.unit:
+            assert source.url in urls_in(units[source.unit].data)
+        else:
+            app_data = by_app[source.application].relation.remote_app_data
+            host = app_data["grafana_source_app_host"]
+            assert source.url in (host, f"http://{host}")
 
 
 @given(providers)
 def test_every_valid_unit_is_returned_next_to_invalid_ones(given_providers: tuple[Provider, ...]):
-    sources = {s.unit: s for s in read(given_providers)}
+    returned = read(given_providers)
+    sources = {s.unit: s for s in returned if s.unit}
+    app_sources = {s.application: s for s in returned if not s.unit}
 
     for p in given_providers:
+        app = p.relation.remote_app_name
+        if p.expected_app_url is not None:
+            assert app in app_sources, f"valid application host of {app} was dropped"
+            assert app_sources[app].url == p.expected_app_url
+            model = json.loads(p.relation.remote_app_data["grafana_source_data"])["model"]
+            assert app_sources[app].uid == grafana_source.app_datasource_uid(model, app)
         for name, unit in p.units.items():
             if unit.expected_format is None:
                 continue
@@ -270,7 +304,9 @@ def test_nothing_is_returned_that_the_provider_did_not_publish(
 
     for source in read(given_providers):
         p = by_app[source.application]
-        data = p.units[source.unit].data
+        data = p.units[source.unit].data if source.unit else {}
+        if not source.unit:
+            assert "grafana_source_app_host" in p.relation.remote_app_data
         if source.wire_format == "cos":
             # Junk app data may happen to be valid: compare with what was sent, not generated.
             cos = json.loads(p.relation.remote_app_data["grafana_source_data"])

@@ -29,6 +29,8 @@ class FakePrometheus:
 
     ConfigError = prometheus.ConfigError
     ReloadError = prometheus.ReloadError
+    StartError = prometheus.StartError
+    InstallError = prometheus.InstallError
     Installed = prometheus.Installed
     PATHS = prometheus.PATHS
     render_config = staticmethod(prometheus.render_config)
@@ -50,13 +52,22 @@ class FakePrometheus:
         self.reload_error: str | None = None
         self.live_error: str | None = None
         self.filesystem_bytes = 100 * 2**30
+        # What starting does: None (comes up), "slow" (alive, not ready yet) or a reason it died.
+        self.start_outcome: str | None = None
+        self.install_error: str | None = None
+        self.low_ports = False
 
     # Package
     def installed(self) -> bool:
         return self.is_installed
 
     def install(self) -> None:
+        if self.install_error:
+            raise prometheus.InstallError(self.install_error)
         self.is_installed = True
+        # The package's postinst enables and starts the service with its own default flags
+        # (seen on a real machine: tests/machine).
+        self.is_running = True
         self.actions.append("install")
 
     def version(self) -> str | None:
@@ -94,15 +105,33 @@ class FakePrometheus:
     def running(self) -> bool:
         return self.is_running
 
-    def start(self) -> None:
-        self.is_running = True
-        self.actions.append("start")
+    def ready(self) -> bool:
+        return self.is_running and self.start_outcome is None
 
-    def restart(self) -> None:
-        self.actions.append("restart")
+    def _started(self, action: str) -> bool:
+        self.actions.append(action)
+        # Like systemd with Restart=on-failure, a process that dies leaves the unit not active.
+        self.is_running = self.start_outcome in (None, "slow")
+        if not self.is_running:
+            raise prometheus.StartError(str(self.start_outcome))
+        return self.start_outcome is None
+
+    def start(self) -> bool:
+        return self._started("start")
+
+    def restart(self) -> bool:
+        return self._started("restart")
+
+    def allow_low_ports(self, port: int) -> bool:
+        wanted = port < 1024
+        changed, self.low_ports = wanted != self.low_ports, wanted
+        if changed:
+            self.actions.append(f"low-ports {wanted}")
+        return changed
 
     def stop(self) -> None:
         self.is_running = False
+        self.low_ports = False
         self.actions.append("stop")
 
     def reload(self) -> float:

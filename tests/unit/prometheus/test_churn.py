@@ -22,7 +22,7 @@ from ops import testing
 
 MODEL = testing.Model(name="lab", uuid="2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f")
 CONFIG_CHOICES = {
-    "web-port": [9090, 9091],
+    "web-port": [9090, 9091, 80],
     "scrape-interval": ["15s", "30s"],
     "retention-time": ["15d", "30d"],
     "retention-size": ["80%", "10GB", ""],
@@ -120,12 +120,16 @@ class Machine:
         """Run one hook; check it reloaded or restarted exactly for what it changed."""
         before = (self.fake.config, dict(self.fake.rules), self.fake.args)
         was_running = self.fake.is_running
+        was_installed = self.fake.is_installed
         self.fake.settle()
         with mock.patch.object(charm, "prometheus", self.fake):
             self.state = self.ctx.run(make_event(self.ctx), self.state)
         files_changed = (self.fake.config, self.fake.rules) != before[:2]
         flags_changed = self.fake.args != before[2]
-        if not was_running:
+        if not was_installed:
+            # The package starts Prometheus with its defaults; the charm restarts it.
+            expected = ["restart"] if self.fake.is_installed else []
+        elif not was_running:
             expected = ["start"] if self.fake.is_running else []
         elif flags_changed:
             expected = ["restart"]
@@ -133,8 +137,11 @@ class Machine:
             expected = ["reload"]
         else:
             expected = []
-        actions = [a for a in self.fake.actions if a != "install"]
+        actions = [a for a in self.fake.actions if a.split()[0] not in ("install", "low-ports")]
         assert actions == expected
+        # The drop-in for a port below 1024 is there exactly when the port needs it.
+        port = self.fake.flag("web.listen-address")
+        assert self.fake.low_ports == (port is not None and int(port.lstrip(":")) < 1024)
         self.hooks_that_changed_files += files_changed or flags_changed
         self.reloads_and_restarts += len(actions)
 
@@ -220,6 +227,11 @@ def test_100_random_events_end_like_a_fresh_install_with_one_action_per_change(s
     )
     Machine(fresh, final).run(lambda ctx: ctx.on.install())
 
-    assert (fake.config, fake.rules, fake.args) == (fresh.config, fresh.rules, fresh.args)
+    assert (fake.config, fake.rules, fake.args, fake.low_ports) == (
+        fresh.config,
+        fresh.rules,
+        fresh.args,
+        fresh.low_ports,
+    )
     assert machine.reloads_and_restarts == machine.hooks_that_changed_files
     assert machine.hooks_that_changed_files > 10, "too few changes for the test to mean much"

@@ -22,6 +22,10 @@ CHARMS = ROOT / "charms"
 BUNDLE = ROOT / "bundles" / "monitoring.yaml"
 OVERLAY = ROOT / "bundles" / "overlays" / "maas.yaml"
 ROLES = ("provides", "requires")
+# Every charm provides `juju-info` (interface juju-info) without declaring it; subordinates
+# attach to principals through it.
+# https://documentation.ubuntu.com/juju/3.6/reference/application/#application-endpoint
+IMPLICIT = {"juju-info": ("provides", {"interface": "juju-info"})}
 
 Doc = dict[str, Any]
 
@@ -129,13 +133,51 @@ def problems(bundle: Doc) -> list[str]:
 
     used: set[str] = set()
     for app, spec in applications.items():
-        found += _check_placement(app, spec, machines, applications, used)
+        if charms.get(app, {}).get("subordinate"):
+            found += _check_subordinate(app, spec, bundle.get("relations") or [], charms)
+        else:
+            found += _check_placement(app, spec, machines, applications, used)
     found += [
         f"machine {number} is not used by any application" for number in machines.keys() - used
     ]
 
     for pair in bundle.get("relations") or []:
         found += _check_relation(pair, charms)
+    return found
+
+
+def _endpoint(charm: Doc, name: str) -> tuple[str, Doc] | None:
+    """(role, spec) of a charm's provides or requires endpoint, implicit ones included."""
+    for role in ROLES:
+        if name in (charm.get(role) or {}):
+            return role, charm[role][name]
+    return IMPLICIT.get(name)
+
+
+def _check_subordinate(
+    app: str, spec: Doc, relations: list[list[str]], charms: dict[str, Doc]
+) -> list[str]:
+    """Check that a subordinate has no units of its own and is attached to a principal.
+
+    Juju refuses num_units and placements for a subordinate (juju/juju
+    internal/charm/bundledata.go, verifyApplications); its units come from container-scoped
+    relations to principals, and without one it deploys nothing.
+    """
+    found = []
+    if spec.get("num_units"):
+        found.append(f"{app}: is subordinate but has num_units {spec['num_units']}")
+    if spec.get("to"):
+        found.append(f"{app}: is subordinate but has a placement {spec['to']}")
+    principals = set()
+    for pair in relations:
+        (app_a, _, name_a), (app_b, _, name_b) = (endpoint.partition(":") for endpoint in pair)
+        for mine, name, other in ((app_a, name_a, app_b), (app_b, name_b, app_a)):
+            endpoint = _endpoint(charms[app], name) if mine == app else None
+            container = endpoint is not None and endpoint[1].get("scope") == "container"
+            if container and other in charms and not charms[other].get("subordinate"):
+                principals.add(other)
+    if not principals:
+        found.append(f"{app}: is subordinate but attached to no principal (juju-info)")
     return found
 
 
@@ -189,10 +231,10 @@ def _check_relation(pair: list[str], charms: dict[str, Doc]) -> list[str]:
         charm = charms[app]
         if name in (charm.get("peers") or {}):
             return [f"relation {pair}: {endpoint} is a peer endpoint"]
-        roles = [role for role in ROLES if name in (charm.get(role) or {})]
-        if not roles:
+        found = _endpoint(charm, name)
+        if found is None:
             return [f"relation {pair}: charm {charm['name']} has no endpoint {name!r}"]
-        ends.append((roles[0], charm[roles[0]][name]["interface"]))
+        ends.append((found[0], found[1]["interface"]))
     (role_a, interface_a), (role_b, interface_b) = ends
     if interface_a != interface_b:
         return [f"relation {pair}: interfaces differ ({interface_a} and {interface_b})"]
@@ -222,12 +264,13 @@ def test_bundle_with_maas_overlay_is_consistent_with_the_charms(bundle: Doc, ove
     assert problems(deployable(bundle, overlay)) == []
 
 
-def test_bundle_deploys_both_charms_from_their_packed_files(bundle: Doc):
+def test_bundle_deploys_every_charm_from_its_packed_file(bundle: Doc):
     charms = {app: spec["charm"] for app, spec in deployable(bundle)["applications"].items()}
 
     assert charms == {
         "prometheus": str(CHARMS / "prometheus" / "prometheus_amd64.charm"),
         "grafana": str(CHARMS / "grafana" / "grafana_amd64.charm"),
+        "node-exporter": str(CHARMS / "node-exporter" / "node-exporter_amd64.charm"),
     }
 
 
@@ -237,7 +280,23 @@ def test_bundle_relates_datasource_and_scrape_endpoints(bundle: Doc):
     assert relations == {
         frozenset({"prometheus:grafana-source", "grafana:grafana-source"}),
         frozenset({"grafana:metrics-endpoint", "prometheus:metrics-endpoint"}),
+        frozenset({"node-exporter:juju-info", "prometheus:juju-info"}),
+        frozenset({"node-exporter:juju-info", "grafana:juju-info"}),
+        frozenset({"node-exporter:metrics-endpoint", "prometheus:metrics-endpoint"}),
     }
+
+
+def test_node_exporter_is_a_subordinate_on_both_machines(bundle: Doc):
+    assert load_charm(CHARMS / "node-exporter")["subordinate"] is True
+    assert "num_units" not in bundle["applications"]["node-exporter"]
+    attached = {
+        other.partition(":")[0]
+        for pair in bundle["relations"]
+        if "node-exporter:juju-info" in pair
+        for other in pair
+        if other != "node-exporter:juju-info"
+    }
+    assert attached == {"prometheus", "grafana"}
 
 
 def test_bundle_alone_needs_no_tags_or_machines_so_it_deploys_on_lxd(bundle: Doc):
@@ -252,11 +311,14 @@ def test_maas_overlay_puts_each_application_on_its_tagged_machine(bundle: Doc, o
     tags = {
         app: [merged["machines"][machine]["constraints"] for machine in spec["to"]]
         for app, spec in merged["applications"].items()
+        if "to" in spec
     }
     assert tags == {"prometheus": ["tags=prometheus"], "grafana": ["tags=grafana"]}
+    # The subordinate follows its principals: no placement, no machine of its own.
+    assert merged["applications"]["node-exporter"].keys() == {"charm"}
 
 
-@pytest.mark.parametrize("app", ["prometheus", "grafana"])
+@pytest.mark.parametrize("app", ["prometheus", "grafana", "node-exporter"])
 def test_packed_charm_is_the_one_the_bundle_expects(bundle: Doc, app: str):
     path = pathlib.Path(deployable(bundle)["applications"][app]["charm"])
     if not path.is_file():
@@ -323,6 +385,23 @@ def _focal_machine(bundle: Doc, overlay: Doc) -> None:
     overlay["machines"]["0"]["base"] = "ubuntu@20.04"
 
 
+def _subordinate_with_units(bundle: Doc, overlay: Doc) -> None:
+    bundle["applications"]["node-exporter"]["num_units"] = 2
+
+
+def _subordinate_placed(bundle: Doc, overlay: Doc) -> None:
+    overlay["applications"]["node-exporter"] = {"to": ["0"]}
+
+
+def _subordinate_without_principal(bundle: Doc, overlay: Doc) -> None:
+    bundle["relations"] = [p for p in bundle["relations"] if "node-exporter:juju-info" not in p]
+
+
+def _juju_info_on_a_subordinate_only(bundle: Doc, overlay: Doc) -> None:
+    bundle["relations"] = [p for p in bundle["relations"] if "node-exporter:juju-info" not in p]
+    bundle["relations"].append(["node-exporter:juju-info", "prometheus:metrics-endpoint"])
+
+
 BROKEN = {
     "charm path without the platform": (
         _set_charm("../charms/prometheus/prometheus.charm"),
@@ -364,6 +443,17 @@ BROKEN = {
     "placement on a missing machine": (_placement_on_missing_machine, "placement '7'"),
     "default-base not the charms' base": (_noble_default_base, "default-base"),
     "machine base not the charms' base": (_focal_machine, "machine 0: base 'ubuntu@20.04'"),
+    "subordinate with units": (_subordinate_with_units, "is subordinate but has num_units 2"),
+    "subordinate placed on a machine": (_subordinate_placed, "is subordinate but has a placement"),
+    "subordinate attached to nothing": (
+        _subordinate_without_principal,
+        "attached to no principal",
+    ),
+    "juju-info to the wrong endpoint": (_juju_info_on_a_subordinate_only, "interfaces differ"),
+    "unknown endpoint on a principal": (
+        _set_relation(["node-exporter:juju-info", "grafana:juju-infos"]),
+        "has no endpoint 'juju-infos'",
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""The README documents every option, action and endpoint the charms declare, with its default."""
+"""The README documents every charm's options (with defaults), actions, endpoints and alerts."""
 
 import pathlib
 import re
@@ -8,7 +8,12 @@ import yaml
 
 ROOT = pathlib.Path(__file__).parents[3]
 README = (ROOT / "README.md").read_text()
-CHARMS = ("prometheus", "grafana")
+# Each charm's section of the README.
+SECTIONS = {
+    "prometheus": "The Prometheus charm",
+    "grafana": "The Grafana charm",
+    "node-exporter": "The node-exporter charm",
+}
 
 
 def charmcraft(name: str) -> dict:
@@ -27,9 +32,9 @@ def readme_rows(section: str) -> dict[str, list[str]]:
     return rows
 
 
-@pytest.mark.parametrize("name", CHARMS)
+@pytest.mark.parametrize("name", SECTIONS)
 def test_every_option_is_documented_with_its_default(name: str):
-    rows = readme_rows(f"The {name.capitalize()} charm")
+    rows = readme_rows(SECTIONS[name])
 
     for option, spec in charmcraft(name)["config"]["options"].items():
         assert option in rows, f"README does not document {name} option {option}"
@@ -39,11 +44,30 @@ def test_every_option_is_documented_with_its_default(name: str):
         assert rows[option][0] == expected, f"README: wrong default for {name} {option}"
 
 
-@pytest.mark.parametrize("name", CHARMS)
+@pytest.mark.parametrize("name", SECTIONS)
 def test_every_action_and_endpoint_is_documented(name: str):
-    rows = readme_rows(f"The {name.capitalize()} charm")
+    rows = readme_rows(SECTIONS[name])
     meta = charmcraft(name)
     endpoints = {**meta.get("provides", {}), **meta.get("requires", {})}
 
-    for documented in [*meta["actions"], *endpoints]:
+    for documented in [*meta.get("actions", {}), *endpoints]:
         assert documented in rows, f"README does not document {name} {documented}"
+
+
+def test_every_charm_has_a_readme_section():
+    charms = sorted(p.parent.name for p in (ROOT / "charms").glob("*/charmcraft.yaml"))
+
+    assert charms == sorted(SECTIONS)
+
+
+def test_every_node_exporter_alert_rule_is_listed_in_both_readmes():
+    rules = yaml.safe_load(
+        (ROOT / "charms/node-exporter/src/prometheus_alert_rules/node.rules").read_text()
+    )
+    names = [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
+    charm_readme = (ROOT / "charms/node-exporter/README.md").read_text()
+
+    assert names
+    for name in names:
+        assert f"| `{name}` |" in README.split("## The node-exporter charm\n", 1)[1]
+        assert f"| `{name}` |" in charm_readme

@@ -9,7 +9,11 @@ COS format (the provider writes):
     app data  `grafana_source_data`: JSON {"model", "model_uuid", "application", "type",
               "extra_fields", "secure_extra_fields"} (leader only)
     unit data `grafana_source_host`: this unit's server URL (older COS charms write `host:port`)
-    the requirer writes back app data `grafana_uid` and `datasource_uids` (JSON: unit -> uid)
+    app data  `grafana_source_app_host`: one URL for the whole application (COS v1, whose
+              providers publish this by default and often no unit URL at all)
+    the requirer writes back app data `grafana_uid`, `datasource_uids` (JSON: unit -> uid),
+    `app_datasource_uid` (the application-level data source's uid, absent when there is none)
+    and `grafana_base_url` (where users reach Grafana, for links)
 
 Legacy format (the provider writes unit data, plain strings):
     `type`, `url`, `description`; `username` and `password` only when both are set.
@@ -25,7 +29,7 @@ Requirer use:
     self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
     ...
     sources = self.grafana_source.sources()      # validated, sorted, never raises on remote data
-    self.grafana_source.publish_uids(grafana_uid, sources)
+    self.grafana_source.publish_uids(grafana_uid, sources, base_url="http://10.0.0.7:3000/")
 
 Relation data comes from another administrator's charm: every field is validated here, invalid
 units are skipped with a logged warning, and nothing a remote charm writes can raise out of
@@ -56,7 +60,7 @@ LIBID = "ebe79b7b8fec4e3283927daa1b8f059d"
 # Increment on an incompatible API change.
 LIBAPI = 0
 # Increment on every released change.
-LIBPATCH = 2
+LIBPATCH = 3
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +85,11 @@ _URL_CHARS = re.compile(r"[\x21-\x7e]+")
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
-    """One provider unit's server, validated and ready to provision in Grafana."""
+    """One provider server, validated and ready to provision in Grafana.
+
+    Usually one provider unit's server; `unit` is "" for the application-level data source a
+    COS v1 provider publishes (one URL for the whole application).
+    """
 
     uid: str
     name: str
@@ -139,10 +147,23 @@ def datasource_uid(model: str, application: str, unit_number: int) -> str:
     charm upgrades and Grafana redeploys. Juju names never contain `_`, so the readable form
     `model_application_N` is unambiguous; names too long for Grafana's 40 characters are hashed.
     """
-    readable = f"{model}_{application}_{unit_number}"
+    return _uid(model, application, str(unit_number))
+
+
+def app_datasource_uid(model: str, application: str) -> str:
+    """Return the Grafana data source uid of a provider's application-level data source.
+
+    `model_application` never equals a unit's `model_application_N` (Juju names have no `_`),
+    and the hashed forms hash different text.
+    """
+    return _uid(model, application)
+
+
+def _uid(*parts: str) -> str:
+    readable = "_".join(parts)
     if len(readable) <= MAX_UID_LENGTH:
         return readable
-    digest = hashlib.sha256(f"{model}/{application}/{unit_number}".encode()).hexdigest()
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()
     return f"juju-{digest[: MAX_UID_LENGTH - 5]}"
 
 
@@ -201,25 +222,42 @@ class GrafanaSourceRequirer(ops.Object):
         self._relation_name = relation_name
 
     def sources(self) -> list[DataSource]:
-        """Return the data source of every valid provider unit, in a stable order.
+        """Return every valid data source, in a stable order.
 
-        COS keys are preferred; legacy keys are the fallback. A unit whose data is missing or
-        invalid is skipped with a warning (it may simply not have written its data yet).
+        One per provider unit, plus one for the application when a COS v1 provider publishes
+        `grafana_source_app_host` (it comes first among its application's). COS keys are
+        preferred; legacy keys are the fallback. A unit whose data is missing or invalid is
+        skipped with a warning (it may simply not have written its data yet), except the
+        empty units of a provider that publishes only its application's URL.
         """
         found: list[DataSource] = []
         for relation in self._charm.model.relations[self._relation_name]:
             if relation.app is None:
                 continue
-            cos_app = _parse_cos_app_data(relation.data[relation.app].get("grafana_source_data"))
+            app_data = relation.data[relation.app]
+            cos_app = _parse_cos_app_data(app_data.get("grafana_source_data"))
+            app_source = None
+            app_host = app_data.get("grafana_source_app_host")
+            if cos_app is not None and app_host:
+                try:
+                    app_source = self._app_source(relation, app_host, cos_app)
+                    found.append(app_source)
+                except ValueError as e:
+                    logger.warning("grafana-source: ignoring %s: %s", relation.app.name, e)
             for unit in relation.units:
+                data = relation.data[unit]
+                if app_source and not data.get("grafana_source_host") and "type" not in data:
+                    continue  # COS v1 application mode: units publish no URL of their own.
                 try:
                     found.append(self._source(relation, unit, cos_app))
                 except ValueError as e:
                     logger.warning("grafana-source: ignoring %s: %s", unit.name, e)
         return sorted(found, key=lambda s: (s.model, s.application, _unit_number(s.unit)))
 
-    def publish_uids(self, grafana_uid: str, sources: list[DataSource]) -> bool:
-        """Tell each provider the uids of its data sources; return True if anything changed.
+    def publish_uids(
+        self, grafana_uid: str, sources: list[DataSource], *, base_url: str | None = None
+    ) -> bool:
+        """Tell each provider its data sources' uids (and Grafana's URL); True if anything changed.
 
         Only the leader may write application data; on other units this does nothing.
         """
@@ -228,13 +266,41 @@ class GrafanaSourceRequirer(ops.Object):
             return False
         changed = False
         for relation in model.relations[self._relation_name]:
-            uids = {s.unit: s.uid for s in sources if s.relation_id == relation.id}
+            mine = [s for s in sources if s.relation_id == relation.id]
+            uids = {s.unit: s.uid for s in mine if s.unit}
             wanted = {
                 "grafana_uid": grafana_uid,
                 "datasource_uids": json.dumps(uids, sort_keys=True),
             }
-            changed |= _update(relation.data[model.app], wanted)
+            if base_url is not None:
+                wanted["grafana_base_url"] = base_url
+            databag = relation.data[model.app]
+            app_uid = next((s.uid for s in mine if not s.unit), None)
+            if app_uid is not None:
+                wanted["app_datasource_uid"] = app_uid
+            elif "app_datasource_uid" in databag:
+                del databag["app_datasource_uid"]  # the provider stopped publishing one
+                changed = True
+            changed |= _update(databag, wanted)
         return changed
+
+    def _app_source(
+        self, relation: ops.Relation, host: str, cos_app: Mapping[str, object]
+    ) -> DataSource:
+        application = relation.app.name if relation.app else ""
+        model = str(cos_app["model"])
+        return DataSource(
+            uid=app_datasource_uid(model, application),
+            name=f"{model}/{application}",
+            type=str(cos_app["type"]),
+            url=validate_url(host if "://" in host else f"http://{host}"),
+            unit="",
+            application=application,
+            model=model,
+            relation_id=relation.id,
+            wire_format="cos",
+            json_data=_extra_fields(cos_app.get("extra_fields"), application),
+        )
 
     def _source(
         self, relation: ops.Relation, unit: ops.Unit, cos_app: Mapping[str, object] | None
@@ -343,7 +409,8 @@ def _check_text(field: str, value: object, *, show: bool = True) -> None:
 
 
 def _unit_number(unit_name: str) -> int:
-    return int(unit_name.rsplit("/", 1)[1])
+    """Return the number of a unit name; -1 for "" (an application-level data source)."""
+    return int(unit_name.rsplit("/", 1)[1]) if unit_name else -1
 
 
 def _update(databag: MutableMapping[str, str], wanted: Mapping[str, str]) -> bool:

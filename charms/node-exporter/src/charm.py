@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Juju wiring of the node-exporter subordinate charm.
+
+Every event that can change what the machine's exporter should be doing runs one `_reconcile`:
+install the package, record this unit's claim on the exporter, write the owner's flags (see
+node_exporter's docstring on sharing), start or restart only when needed, and tell Prometheus
+where to scrape. Status is decided in one place, `_on_collect_status`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import ops
+
+import metrics_endpoint
+import node_exporter
+
+logger = logging.getLogger(__name__)
+
+METRICS_ENDPOINT = "metrics-endpoint"
+# The packaged service runs as the unprivileged user prometheus, without capabilities.
+LOWEST_PORT = 1024
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NodeExporterConfig:
+    """The charm's config options, validated; each error names the option and the value."""
+
+    port: int = 9100
+    collectors: str = ""
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port: {self.port} is not a port number (1024-65535)")
+        if self.port < LOWEST_PORT:
+            raise ValueError(
+                f"port: {self.port} is below {LOWEST_PORT}, which the exporter (user prometheus)"
+                " may not use (1024-65535)"
+            )
+        try:
+            node_exporter.parse_collectors(self.collectors)
+        except node_exporter.InvalidError as e:
+            raise ValueError(f"collectors: {e}") from None
+        if self.log_level not in node_exporter.LOG_LEVELS:
+            raise ValueError(
+                f"log-level: {json.dumps(self.log_level)} is not one of"
+                f" {', '.join(node_exporter.LOG_LEVELS)}"
+            )
+
+    @property
+    def switches(self) -> dict[str, bool]:
+        """The collectors to switch on (True) or off (False)."""
+        return node_exporter.parse_collectors(self.collectors)
+
+
+class NodeExporterCharm(ops.CharmBase):
+    """prometheus-node-exporter on the machine of any principal, scraped by Prometheus."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        for event in (
+            self.on.install,
+            self.on.start,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.update_status,
+            self.on.leader_elected,
+            self.on[METRICS_ENDPOINT].relation_joined,
+            self.on[METRICS_ENDPOINT].relation_changed,
+        ):
+            framework.observe(event, self._reconcile)
+        framework.observe(self.on.remove, self._on_remove)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+        self._removed = False
+
+    def _reconcile(self, _: ops.EventBase) -> None:
+        """Bring the package, the flags, the service and relation data in line with Juju."""
+        if not node_exporter.installed():
+            # Set directly, not in collect-status: the install takes a while, and collect-status
+            # only runs once the hook is over.
+            self.unit.status = ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}")
+            node_exporter.install()
+        version = node_exporter.version()
+        if version:
+            self.unit.set_workload_version(version)
+        config = self._config()
+        if config is None or self._unknown_collectors(config):
+            return  # collect-status says why; nothing is written
+
+        args = self._args(config)
+        owner = node_exporter.claim(self.unit.name, args)
+        flags_changed = node_exporter.write_flags(owner.args)
+        if not node_exporter.running():
+            node_exporter.start()
+        elif flags_changed:
+            node_exporter.restart()
+        # Prometheus should scrape each machine once: of this application's units on the
+        # machine, only the owner publishes the address. A unit of another application with the
+        # same settings publishes too, since its application may feed another Prometheus.
+        is_owner = owner.unit == self.unit.name
+        shares = owner.application != self.app.name and owner.args == tuple(args)
+        self._open_port(config.port if is_owner else None)
+        self._publish(config, address=is_owner or shares)
+
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        """Give up this unit's claim: stop the exporter if it was the last, else hand it over."""
+        self._removed = True
+        owner = node_exporter.release(self.unit.name)
+        if owner is None:
+            node_exporter.stop()
+        elif node_exporter.write_flags(owner.args):
+            logger.info("the exporter passes to %s, with its settings", owner.unit)
+            node_exporter.restart()
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        if self._removed:
+            return  # the unit is going away; its status no longer matters
+        if not node_exporter.installed():
+            event.add_status(ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}"))
+            return
+        try:
+            config = self.load_config(NodeExporterConfig)
+        except ValueError as e:
+            event.add_status(ops.BlockedStatus(str(e)))
+            return
+        unknown = self._unknown_collectors(config)
+        if unknown:
+            event.add_status(ops.BlockedStatus(unknown))
+            return
+        if not node_exporter.running():
+            event.add_status(
+                ops.BlockedStatus(
+                    f"{node_exporter.SERVICE} is not running"
+                    f" (see journalctl -u {node_exporter.SERVICE})"
+                )
+            )
+        owners = node_exporter.live_claims(self.unit.name)
+        owner = owners[0] if owners else None
+        if owner is None or owner.unit == self.unit.name:
+            event.add_status(ops.ActiveStatus(f"exporting on :{config.port}"))
+        elif owner.args == tuple(self._args(config)):
+            event.add_status(
+                ops.ActiveStatus(f"exporting on :{config.port} (run by {owner.unit})")
+            )
+        else:
+            event.add_status(
+                ops.BlockedStatus(
+                    f"{owner.unit} runs this machine's exporter with other settings"
+                    f" (:{node_exporter.port_of(owner.args)}); give both the same port,"
+                    " collectors and log-level"
+                )
+            )
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _config(self) -> NodeExporterConfig | None:
+        try:
+            return self.load_config(NodeExporterConfig)
+        except ValueError:
+            return None
+
+    def _unknown_collectors(self, config: NodeExporterConfig) -> str:
+        """Say which configured collectors the installed exporter does not know ("" if none)."""
+        if not config.switches:
+            return ""
+        known = node_exporter.known_collectors()
+        if not known:
+            return f"collectors: cannot list the collectors of {node_exporter.BINARY} (--help)"
+        unknown = [name for name in config.switches if name not in known]
+        if not unknown:
+            return ""
+        names = ", ".join(json.dumps(name) for name in unknown)
+        verb = "is not a collector" if len(unknown) == 1 else "are not collectors"
+        version = node_exporter.version() or "?"
+        return (
+            f"collectors: {names} {verb} of node_exporter {version}"
+            f" (see {node_exporter.BINARY} --help)"
+        )
+
+    def _args(self, config: NodeExporterConfig) -> list[str]:
+        return node_exporter.flags(
+            port=config.port, collectors=config.switches, log_level=config.log_level
+        )
+
+    def _open_port(self, port: int | None) -> None:
+        """Open the exporter's port, or close ours when another unit owns the exporter.
+
+        Juju refuses two units on one machine opening the same port, so only the owner opens
+        it; a refusal (the old owner still holds it while it leaves) is retried next hook.
+        """
+        try:
+            self.unit.set_ports(*([port] if port else []))
+        except ops.ModelError as e:
+            logger.warning("could not open port %s, will retry: %s", port, e)
+
+    def _publish(self, config: NodeExporterConfig, *, address: bool) -> None:
+        """Write the scrape job and rules (leader) and this unit's address (if it serves)."""
+        relations = self.model.relations[METRICS_ENDPOINT]
+        if not relations:
+            return
+        app_data = metrics_endpoint.app_data(self._topology(), config.port)
+        for relation in relations:
+            unit_data = {"prometheus_scrape_unit_name": self.unit.name}
+            binding = self.model.get_binding(relation) if address else None
+            ingress = binding.network.ingress_address if binding else None
+            if ingress is not None:
+                unit_data["prometheus_scrape_unit_address"] = str(ingress)
+            elif address:
+                logger.warning("metrics-endpoint: no ingress address yet, will publish later")
+            _replace(relation.data[self.unit], unit_data)
+            if self.unit.is_leader():
+                _replace(relation.data[self.app], app_data)
+
+    def _topology(self) -> metrics_endpoint.Topology:
+        return metrics_endpoint.Topology(
+            model=self.model.name,
+            model_uuid=self.model.uuid,
+            application=self.app.name,
+            unit=self.unit.name,
+            charm_name=self.meta.name,
+        )
+
+
+def _replace(databag: ops.RelationDataContent, data: dict[str, str]) -> None:
+    """Make the databag hold exactly `data` among the keys this charm writes; skip no-op writes."""
+    for key in {"prometheus_scrape_unit_address"} - data.keys():
+        if key in databag:
+            del databag[key]
+    for key, value in data.items():
+        if databag.get(key) != value:
+            databag[key] = value
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(NodeExporterCharm)

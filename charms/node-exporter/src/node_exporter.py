@@ -1,0 +1,335 @@
+"""The node exporter workload: the Ubuntu package, its flags file, the service, and its sharing.
+
+Nothing here knows about Juju's API: the charm passes in its unit name and settings. Files are
+written compare-then-write and every writer reports whether it changed anything, so the charm
+restarts the exporter only when its flags changed. Where the files live is `PATHS`; tests point
+it at a temporary directory.
+
+Sharing one exporter. A machine has one `prometheus-node-exporter` service and one flags file,
+but it can carry several node-exporter units: one per principal application placed on it, of
+the same node-exporter application or of different ones. Each unit writes a *claim* (its unit
+name and the flags it wants) into `PATHS.claims`; the *owner* is the live claim whose unit sorts
+first (application name, then unit number), and the flags file always holds the owner's flags,
+whichever unit writes it. So every unit writes the same flags (no restart ping-pong), the
+exporter keeps running while any claim is left, and the unit that removes the last claim stops
+it. A claim whose unit's agent directory (`/var/lib/juju/agents/unit-<app>-<n>`) is gone is
+stale, from a unit removed without its remove hook, and is dropped: Juju removes that directory
+when it takes a unit off the machine (juju/juju internal/worker/deployer/nested.go,
+RecallUnit). Hooks of the units on one machine never run at the same time (Juju's machine
+lock: https://documentation.ubuntu.com/juju/latest/reference/resource-compute/list-of-commands-available-on-a-compute-resource-provisioned-by-juju/list-of-juju-introspect-macros/juju_machine_lock),
+and every file is replaced atomically, so a reader never sees half a claim.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from charmlibs import apt, systemd
+
+logger = logging.getLogger(__name__)
+
+PACKAGE = "prometheus-node-exporter"
+SERVICE = "prometheus-node-exporter"
+BINARY = "prometheus-node-exporter"
+LOG_LEVELS = ("debug", "info", "warn", "error")
+_HEADER = "# Managed by the node-exporter charm: edits are overwritten. Use its config instead.\n"
+# A flag must survive systemd's $ARGS word splitting and the EnvironmentFile's quoting.
+_SAFE_FLAG = re.compile(r"--[a-z][a-z0-9._-]*(?:=[A-Za-z0-9._:/-]*)?")
+_COLLECTOR = re.compile(r"[a-z][a-z0-9_]*")
+# The help line every collector registers, in node_exporter 1.3.1 and 1.5.0 alike
+# (collector/collector.go, registerCollector): "Enable the %s collector (default: %s)."
+_HELP_LINE = re.compile(
+    r"--collector\.([a-z0-9_]+)\s+Enable the \1 collector \(default:\s*(enabled|disabled)\)"
+)
+_UNIT = re.compile(r"([a-z][a-z0-9-]*)/([0-9]+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    """Where the workload's files live (the Debian/Ubuntu package's layout by default)."""
+
+    defaults: Path = Path("/etc/default/prometheus-node-exporter")
+    claims: Path = Path("/var/lib/node-exporter-charm/claims")
+    # Juju's unit agent directories; None (or absent) means no staleness check.
+    agents: Path | None = Path("/var/lib/juju/agents")
+
+
+PATHS = Paths()
+
+
+class InvalidError(ValueError):
+    """A setting is not acceptable; the message says why, quoting the value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One unit's wish for the machine's exporter: the flags it wants."""
+
+    unit: str
+    args: tuple[str, ...]
+
+    @property
+    def application(self) -> str:
+        """The unit's application."""
+        return self.unit.rpartition("/")[0]
+
+    @property
+    def tag(self) -> str:
+        """The unit's Juju tag, which names its agent directory and its claim file."""
+        return "unit-" + self.unit.replace("/", "-")
+
+    def sort_key(self) -> tuple[str, int]:
+        """Owner order: application name, then unit number."""
+        return (self.application, int(self.unit.rpartition("/")[2]))
+
+
+# --- package and binary -------------------------------------------------------------------
+
+
+def installed() -> bool:
+    """Return True if the prometheus-node-exporter package is installed."""
+    try:
+        apt.DebianPackage.from_installed_package(PACKAGE)
+    except apt.PackageNotFoundError:
+        return False
+    return True
+
+
+def install() -> None:
+    """Install the archive's prometheus-node-exporter, without its recommended packages.
+
+    charmlibs-apt cannot pass --no-install-recommends, and the package recommends
+    prometheus-node-exporter-collectors (textfile scripts run by systemd timers: apt, smartmon,
+    ipmi...), which pull in more than a lab asked for. So the cache refresh goes through
+    charmlibs-apt and the install through apt-get, with the non-interactive, keep-my-config
+    options charmlibs-apt uses. The package's postinst enables and starts the service.
+    """
+    apt.update()
+    result = subprocess.run(
+        [
+            "apt-get",
+            "install",
+            "--yes",
+            "--no-install-recommends",
+            "--option=Dpkg::Options::=--force-confold",
+            PACKAGE,
+        ],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise apt.PackageError(f"apt-get install {PACKAGE} failed: {result.stderr.strip()}")
+
+
+def version() -> str | None:
+    """Return the version of the installed exporter, such as `1.3.1`, or None."""
+    output = _run_binary("--version")
+    match = re.search(r"version (\S+)", output or "")
+    return match.group(1) if match else None
+
+
+def known_collectors() -> dict[str, bool]:
+    """Return every collector the installed exporter knows, and whether it is on by default.
+
+    Read from `prometheus-node-exporter --help`: the defaults differ between builds (Debian and
+    Ubuntu switch the systemd collector on, upstream leaves it off). Empty if there is no binary.
+    """
+    text = " ".join((_run_binary("--help") or "").split())
+    return {name: state == "enabled" for name, state in _HELP_LINE.findall(text)}
+
+
+def _run_binary(flag: str) -> str | None:
+    try:
+        result = subprocess.run([BINARY, flag], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    # Which stream kingpin prints help and version to depends on its version: read both.
+    return result.stdout + result.stderr
+
+
+# --- settings and flags -------------------------------------------------------------------
+
+
+def parse_collectors(text: str) -> dict[str, bool]:
+    """Parse `processes,-wifi` into {"processes": True, "wifi": False}.
+
+    Raises:
+        InvalidError: a word is not a collector name, or a collector is switched both ways.
+    """
+    switches: dict[str, bool] = {}
+    for word in text.replace(",", " ").split():
+        enable = not word.startswith("-")
+        name = word.removeprefix("-")
+        if not _COLLECTOR.fullmatch(name):
+            raise InvalidError(
+                f"{json.dumps(word)} is not a collector name (lower-case letters, digits and _;"
+                ' "-" in front to switch it off)'
+            )
+        if switches.get(name, enable) != enable:
+            raise InvalidError(f"{json.dumps(name)} is switched both on and off")
+        switches[name] = enable
+    return switches
+
+
+def flags(*, port: int, collectors: Mapping[str, bool], log_level: str) -> list[str]:
+    """Return the command-line flags for these settings (only flags 1.3.1 knows).
+
+    Collectors come sorted, so the same settings always give the same flags.
+    """
+    args = [f"--web.listen-address=:{port}", f"--log.level={log_level}"]
+    for name in sorted(collectors):
+        args.append(f"--collector.{name}" if collectors[name] else f"--no-collector.{name}")
+    return args
+
+
+def port_of(args: Sequence[str]) -> int | None:
+    """Return the port a set of flags listens on, None if they do not say."""
+    for arg in args:
+        match = re.fullmatch(r"--web\.listen-address=\S*:([0-9]+)", arg)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def write_flags(args: Sequence[str]) -> bool:
+    """Write the flags to the file the packaged systemd unit reads; return True if it changed.
+
+    Raises:
+        ValueError: a flag would not survive systemd's word splitting (a bug in the caller).
+    """
+    _check_flags(args)
+    return _write(PATHS.defaults, f'{_HEADER}ARGS="{" ".join(args)}"\n')
+
+
+def _check_flags(args: Sequence[str]) -> None:
+    for arg in args:
+        if not isinstance(arg, str) or not _SAFE_FLAG.fullmatch(arg):
+            raise ValueError(f"unsafe command-line flag {arg!r}")
+
+
+# --- sharing the machine's exporter -------------------------------------------------------
+
+
+def claim(unit: str, args: Sequence[str]) -> Claim:
+    """Record that `unit` wants the exporter to run with `args`; return the owner's claim.
+
+    The owner's flags are what the flags file must hold (see the module docstring).
+
+    Raises:
+        ValueError: the unit name or a flag is malformed (a bug in the caller).
+    """
+    mine = _claim(unit, args)
+    _write(PATHS.claims / f"{mine.tag}.json", json.dumps({"unit": unit, "args": list(args)}))
+    owner = live_claims(unit)[0]
+    return owner
+
+
+def release(unit: str) -> Claim | None:
+    """Withdraw `unit`'s claim; return the owner that is left, None if no claim is left."""
+    mine = _claim(unit, ())
+    (PATHS.claims / f"{mine.tag}.json").unlink(missing_ok=True)
+    left = live_claims()
+    if not left:
+        with contextlib.suppress(OSError):
+            PATHS.claims.rmdir()
+    return left[0] if left else None
+
+
+def live_claims(me: str | None = None) -> list[Claim]:
+    """Return the live claims, owner first; stale and unreadable ones are dropped with a warning.
+
+    `me` is the unit asking: it is alive whatever its agent directory says.
+    """
+    found = []
+    for path in sorted(PATHS.claims.glob("*.json")) if PATHS.claims.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            found_claim = _claim(data["unit"], data["args"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            logger.warning("ignoring unreadable claim %s: %s", path.name, e)
+            continue
+        if found_claim.unit != me and _is_stale(found_claim):
+            logger.warning(
+                "dropping the claim of %s, which is no longer on this machine", found_claim.unit
+            )
+            path.unlink(missing_ok=True)
+            continue
+        found.append(found_claim)
+    return sorted(found, key=Claim.sort_key)
+
+
+def _claim(unit: str, args: Sequence[str]) -> Claim:
+    if not isinstance(unit, str) or not _UNIT.fullmatch(unit):
+        raise ValueError(f"not a unit name: {unit!r}")
+    if not isinstance(args, (list, tuple)):
+        raise ValueError(f"flags must be a list, not {args!r}")
+    _check_flags(args)
+    return Claim(unit, tuple(args))
+
+
+def _is_stale(found: Claim) -> bool:
+    agents = PATHS.agents
+    if agents is None or not agents.is_dir():
+        return False  # not a Juju machine: nothing to check against
+    return not (agents / found.tag).is_dir()
+
+
+# --- the service --------------------------------------------------------------------------
+
+
+def running() -> bool:
+    """Return True if the exporter's service is active."""
+    return systemd.service_running(SERVICE)
+
+
+def start() -> None:
+    """Enable the service and start it (it reads the current flags)."""
+    systemd.service_enable("--now", SERVICE)
+
+
+def restart() -> None:
+    """Restart the service: needed for new command-line flags."""
+    systemd.service_restart(SERVICE)
+
+
+def stop() -> None:
+    """Stop and disable the service; a service that is already gone is not an error."""
+    with contextlib.suppress(systemd.SystemdError):
+        systemd.service_disable("--now", SERVICE)
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: Path, text: str) -> bool:
+    """Atomically replace `path` with `text` unless it already holds it; return True if written."""
+    if _read(path) == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

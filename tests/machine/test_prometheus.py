@@ -1,0 +1,295 @@
+"""The Prometheus charm on a real systemd machine: the real package, unit, files and service.
+
+Nothing is patched: the charm's install hook runs apt-get, the service is the packaged
+prometheus.service, files land in /etc/prometheus, and the tests look at what a user would
+(`systemctl`, the journal, the HTTP API on 127.0.0.1, which the machine shares with the host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import pathlib
+import socket
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from juju import Status, Unit
+from machine import Machine, wait_for
+
+sys.path.insert(0, str(pathlib.Path(__file__).parents[2] / "tools"))
+import loopback
+
+CONFIG = "/etc/prometheus/prometheus.yml"
+DEFAULTS = "/etc/default/prometheus"
+TSDB = "/var/lib/prometheus/metrics2"
+
+
+def api(path: str, port: int = 9090, **params: str) -> Any:
+    """GET a Prometheus API path on this host's loopback (the machine shares it)."""
+    query = urllib.parse.urlencode(params)
+    url = f"http://127.0.0.1:{port}{path}" + (f"?{query}" if query else "")
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def ready(port: int = 9090) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as response:
+        return response.status == 200
+
+
+def service(machine: Machine, *properties: str) -> dict[str, str]:
+    """Return `systemctl show prometheus` properties."""
+    out = machine.run(
+        "systemctl", "show", "prometheus", *(f"--property={p}" for p in properties)
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def main_pid(machine: Machine) -> int:
+    return int(service(machine, "MainPID")["MainPID"])
+
+
+def is_active(machine: Machine) -> str:
+    return machine.run("systemctl", "is-active", "prometheus", check=False).stdout.strip()
+
+
+def installed(machine: Machine, package: str) -> bool:
+    status = machine.run("dpkg-query", "-W", "-f=${Status}", package, check=False).stdout
+    return status == "install ok installed"
+
+
+def files(machine: Machine) -> dict[str, bytes]:
+    """The files the charm manages, byte for byte."""
+    paths = [
+        CONFIG,
+        DEFAULTS,
+        *(str(p) for p in machine.path("/etc/prometheus/juju-rules").glob("*")),
+    ]
+    return {p: machine.path(p).read_bytes() for p in paths if machine.path(p).exists()}
+
+
+@pytest.fixture
+def unit(machine: Machine) -> Unit:
+    """A Prometheus unit whose install hook has run (package installed, service started)."""
+    prometheus = Unit(machine, "prometheus")
+    result = prometheus.run("install")
+    assert result.status.name == "active", result.status
+    wait_for(ready, what="Prometheus to be ready")
+    return prometheus
+
+
+@contextlib.contextmanager
+def port_taken() -> Iterator[int]:
+    """Hold a TCP port on every address, as another service on the machine would."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as held:
+        held.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        held.bind(("::", loopback.free_port()))
+        held.listen()
+        yield held.getsockname()[1]
+
+
+def test_install_from_nothing_starts_prometheus_without_recommends(machine: Machine):
+    assert not installed(machine, "prometheus")
+    prometheus = Unit(machine, "prometheus")
+
+    result = prometheus.run("install")
+
+    assert result.status.name == "active", result.status
+    assert result.status.message == "serving 1 scrape job on :9090"
+    wait_for(ready, what="Prometheus to be ready")
+    assert machine.run("systemctl", "is-enabled", "prometheus").stdout.strip() == "enabled"
+    # The package recommends prometheus-node-exporter, which this charm does not manage.
+    recommends = machine.sh(
+        "apt-cache depends --recommends prometheus | sed -n 's/.*Recommends: //p'"
+    )
+    for package in recommends.split():
+        assert not installed(machine, package), package
+    assert prometheus.opened_ports == [9090]
+
+
+def test_installed_files_have_the_promised_modes(unit: Unit):
+    machine = unit.machine
+    stat = machine.run("stat", "-c", "%a %U:%G", CONFIG, DEFAULTS).stdout.split("\n")
+    # prometheus.yml may hold scrape-jobs credentials: only root and Prometheus read it.
+    assert stat[0] == "640 root:prometheus"
+    assert stat[1].startswith("644 root:")
+
+
+def test_a_config_change_reloads_with_the_same_pid_and_queries_keep_answering(unit: Unit):
+    machine = unit.machine
+    pid = main_pid(machine)
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def query_all_the_time() -> None:
+        while not stop.is_set():
+            try:
+                api("/api/v1/query", query="up")
+            except (OSError, ValueError) as e:
+                failures.append(str(e))
+
+    querying = threading.Thread(target=query_all_the_time)
+    querying.start()
+    try:
+        unit.config["scrape-interval"] = "20s"
+        result = unit.run("config_changed")
+    finally:
+        stop.set()
+        querying.join()
+
+    assert result.status.name == "active", result.status
+    assert main_pid(machine) == pid
+    live = api("/api/v1/status/config")["data"]["yaml"]
+    assert "scrape_interval: 20s" in live
+    assert failures == []
+
+
+def test_a_flag_change_restarts_with_a_new_pid(unit: Unit):
+    machine = unit.machine
+    pid = main_pid(machine)
+
+    unit.config["retention-time"] = "3d"
+    result = unit.run("config_changed")
+
+    assert result.status.name == "active", result.status
+    new_pid = main_pid(machine)
+    assert new_pid != pid
+    argv = machine.run("cat", f"/proc/{new_pid}/cmdline").stdout.split("\0")
+    assert "--storage.tsdb.retention.time=3d" in argv
+    wait_for(ready, what="Prometheus to be ready after the restart")
+
+
+def test_a_related_target_is_scraped(unit: Unit):
+    with loopback.metrics_server(b"lab_widgets 42\n") as target_port:
+        relation = unit.relate(
+            "target",
+            "widget",
+            units_data={0: {"hostname": "127.0.0.1", "port": str(target_port)}},
+        )
+        result = unit.run("relation_changed", relation=relation, remote_unit="widget/0")
+
+        assert result.status.message == "serving 2 scrape jobs on :9090"
+        up = wait_for(
+            lambda: api("/api/v1/query", query='up{juju_application="widget"} == 1')["data"][
+                "result"
+            ],
+            timeout=40,
+            what="the related target to be scraped",
+        )
+        assert up[0]["metric"]["juju_unit"] == "widget/0"
+
+
+def test_an_invalid_option_blocks_and_leaves_the_live_files_alone(unit: Unit):
+    machine = unit.machine
+    before, pid = files(machine), main_pid(machine)
+
+    unit.config["retention-time"] = "2 weeks"
+    result = unit.run("config_changed")
+
+    assert result.status.name == "blocked"
+    assert result.status.message == 'retention-time: "2 weeks" is not a duration (try 14d)'
+    assert files(machine) == before
+    assert main_pid(machine) == pid
+
+
+def test_scrape_jobs_that_promtool_refuses_block_and_leave_the_live_files_alone(unit: Unit):
+    machine = unit.machine
+    before, pid = files(machine), main_pid(machine)
+
+    unit.config["scrape-jobs"] = (
+        "- job_name: bad\n  relabel_configs: [{source_labels: [a], regex: '(unclosed'}]\n"
+        "  static_configs: [{targets: ['localhost:1']}]\n"
+    )
+    result = unit.run("config_changed")
+
+    assert result.status.name == "blocked"
+    assert result.status.message.startswith("promtool rejected the config (check scrape-jobs)")
+    assert files(machine) == before
+    assert main_pid(machine) == pid
+
+
+def test_a_port_below_1024_serves(unit: Unit):
+    machine = unit.machine
+
+    unit.config["web-port"] = 80
+    result = unit.run("config_changed")
+
+    assert result.status == Status("active", "serving 1 scrape job on :80")
+    assert wait_for(lambda: ready(80), what="Prometheus on :80")
+    assert is_active(machine) == "active"
+
+
+def test_a_port_in_use_blocks_with_the_cause_and_update_status_does_not_loop(unit: Unit):
+    machine = unit.machine
+    with port_taken() as taken:
+        unit.config["web-port"] = taken
+        result = unit.run("config_changed")
+
+        assert result.status.name == "blocked"
+        assert result.status.message == (
+            f"prometheus cannot listen on :{taken}: address already in use"
+        )
+        restarts = service(machine, "NRestarts", "InvocationID")
+        result = unit.run("update_status")
+        assert result.status.message.startswith(f"prometheus cannot listen on :{taken}")
+        # No new start attempt: the same invocation, no more restarts.
+        assert service(machine, "NRestarts", "InvocationID") == restarts
+
+    # Once the operator picks a free port, it serves again.
+    unit.config["web-port"] = 9090
+    result = unit.run("config_changed")
+    assert result.status.name == "active", result.status
+    assert wait_for(ready, what="Prometheus back on :9090")
+
+
+def test_an_external_stop_is_repaired_by_update_status(unit: Unit):
+    machine = unit.machine
+    machine.run("systemctl", "stop", "prometheus")
+    assert is_active(machine) == "inactive"
+
+    result = unit.run("update_status")
+
+    assert result.status.name == "active", result.status
+    assert is_active(machine) == "active"
+    wait_for(ready, what="Prometheus to be ready again")
+
+
+def test_upgrade_charm_keeps_the_samples(unit: Unit):
+    machine = unit.machine
+    first = wait_for(
+        lambda: api("/api/v1/query", query="up")["data"]["result"],
+        what="a first self-scrape",
+    )
+    sampled_at = str(first[0]["value"][0])
+    pid = main_pid(machine)
+
+    result = unit.run("upgrade_charm")
+
+    assert result.status.name == "active", result.status
+    assert main_pid(machine) == pid
+    # The sample taken before the upgrade is still there.
+    again = api("/api/v1/query", query="up", time=sampled_at)["data"]["result"]
+    assert again, "the TSDB lost the samples taken before the upgrade"
+    assert machine.path(TSDB).is_dir()
+
+
+def test_remove_stops_and_disables_without_blocking(unit: Unit):
+    machine = unit.machine
+
+    result = unit.run("remove")
+
+    assert result.status.name != "blocked", result.status
+    assert is_active(machine) == "inactive"
+    assert (
+        machine.run("systemctl", "is-enabled", "prometheus", check=False).stdout.strip()
+        == "disabled"
+    )
+    with pytest.raises(urllib.error.URLError):
+        ready()

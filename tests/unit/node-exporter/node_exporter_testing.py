@@ -1,0 +1,150 @@
+"""Test doubles and helpers for the node-exporter charm's ops.testing tests.
+
+The workload module is swapped for `FakeMachine`, which keeps the machine's flags file, its
+claims and its service in memory and counts every write, start, restart and stop, so a test can
+say exactly what a hook did. One fake is one machine: two Contexts (two units, as two principals
+placed together give) running hooks against the same fake share its exporter, as they would
+share the real one. The pure parts (flag rendering, collector parsing, owner order) are the real
+module's; the real module's file handling is tested in tests/functional.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from charmlibs import apt
+
+CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "node-exporter"
+sys.path[:0] = [str(CHARM_DIR / "src")]
+
+import charm  # noqa: E402
+import node_exporter  # noqa: E402
+from ops import testing  # noqa: E402
+
+UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
+MODEL = testing.Model(name="lab", uuid=UUID)
+# Collectors and their defaults as Debian's build lists them in --help (a subset).
+COLLECTORS = {
+    "cpu": True,
+    "diskstats": True,
+    "filesystem": True,
+    "meminfo": True,
+    "netdev": True,
+    "systemd": True,
+    "processes": False,
+    "tcpstat": False,
+    "wifi": False,
+}
+
+
+class FakeMachine:
+    """An in-memory stand-in for the `node_exporter` workload module: one machine."""
+
+    InvalidError = node_exporter.InvalidError
+    Claim = node_exporter.Claim
+    LOG_LEVELS = node_exporter.LOG_LEVELS
+    PACKAGE = node_exporter.PACKAGE
+    SERVICE = node_exporter.SERVICE
+    BINARY = node_exporter.BINARY
+    parse_collectors = staticmethod(node_exporter.parse_collectors)
+    flags = staticmethod(node_exporter.flags)
+    port_of = staticmethod(node_exporter.port_of)
+
+    def __init__(self) -> None:
+        self.is_installed = True
+        self.is_running = True
+        # What `systemctl start` achieves: False for an exporter that dies at once.
+        self.starts = True
+        self.collectors = dict(COLLECTORS)
+        self.binary_version = "1.3.1"
+        # What apt says when the install fails, None for an install that works.
+        self.install_error: str | None = None
+        self.args: list[str] | None = None  # the flags file's ARGS
+        self.claims: dict[str, tuple[str, ...]] = {}
+        # What hooks did, in order: ("flags", args), ("claim", unit), ...
+        self.writes: list[tuple[Any, ...]] = []
+        self.actions: list[str] = []
+
+    # Package and binary
+    def installed(self) -> bool:
+        return self.is_installed
+
+    def install(self) -> None:
+        self.actions.append("install")
+        if self.install_error:
+            raise apt.PackageError(self.install_error)
+        self.is_installed = True
+
+    def version(self) -> str | None:
+        return self.binary_version if self.is_installed else None
+
+    def known_collectors(self) -> dict[str, bool]:
+        return dict(self.collectors) if self.is_installed else {}
+
+    # Flags
+    def write_flags(self, args: Sequence[str]) -> bool:
+        if list(args) == self.args:
+            return False
+        self.args = list(args)
+        self.writes.append(("flags", list(args)))
+        return True
+
+    # Sharing
+    def claim(self, unit: str, args: Sequence[str]) -> node_exporter.Claim:
+        if self.claims.get(unit) != tuple(args):
+            self.claims[unit] = tuple(args)
+            self.writes.append(("claim", unit))
+        return self.live_claims(unit)[0]
+
+    def release(self, unit: str) -> node_exporter.Claim | None:
+        self.claims.pop(unit, None)
+        left = self.live_claims()
+        return left[0] if left else None
+
+    def live_claims(self, me: str | None = None) -> list[node_exporter.Claim]:
+        found = [node_exporter.Claim(unit, args) for unit, args in self.claims.items()]
+        return sorted(found, key=node_exporter.Claim.sort_key)
+
+    # Service
+    def running(self) -> bool:
+        return self.is_running
+
+    def start(self) -> None:
+        self.is_running = self.starts
+        self.actions.append("start")
+
+    def restart(self) -> None:
+        self.is_running = self.starts
+        self.actions.append("restart")
+
+    def stop(self) -> None:
+        self.is_running = False
+        self.actions.append("stop")
+
+    # Helpers for assertions
+    def flag(self, name: str) -> str | None:
+        """The value of a written --name=value flag ("" for a bare --name), None if absent."""
+        for arg in self.args or []:
+            key, _, value = arg.partition("=")
+            if key == f"--{name}":
+                return value
+        return None
+
+    def settle(self) -> None:
+        """Forget what happened so far: the next assertions see only the next hook."""
+        self.writes.clear()
+        self.actions.clear()
+
+
+def unit_ctx(app: str = "node-exporter", unit_id: int = 0) -> testing.Context:
+    """A Context for one particular unit (two of them on one fake machine share it)."""
+    return testing.Context(charm.NodeExporterCharm, app_name=app, unit_id=unit_id)
+
+
+def state(**kwargs: Any) -> testing.State:
+    """A State in model `lab`, leader unless told otherwise."""
+    kwargs.setdefault("leader", True)
+    return testing.State(model=MODEL, **kwargs)
