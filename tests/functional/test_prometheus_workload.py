@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import loopback
+import metrics_endpoint
 import prometheus
 import pytest
 import scrape
@@ -348,6 +349,20 @@ def test_rules_as_cos_sends_them_load_scoped_and_fire_only_for_their_application
     assert firing[0]["labels"]["juju_application"] == "widgets"
     [record] = wait_for(lambda: running.query("widgets:up:avg"), what="the recording rule")
     assert record["value"][1] == "0"
+
+
+def test_the_node_exporter_charms_rules_are_all_kept_by_this_charms_parser():
+    sender = metrics_endpoint.Topology("lab", APP.model_uuid, "node", "node/0", "node-exporter")
+    app_data = metrics_endpoint.app_data(sender, 9100)  # as its leader writes it
+    sent = [r["alert"] for g in metrics_endpoint.alert_rules(sender)["groups"] for r in g["rules"]]
+
+    rules = scrape.cos_rules(app_data, scrape.cos_topology(app_data, APP))
+
+    assert rules.left_out == 0
+    assert [rule["alert"] for group in rules.groups for rule in group["rules"]] == sent
+    for rule in (rule for group in rules.groups for rule in group["rules"]):
+        assert rule["labels"]["juju_application"] == "node"
+        assert rule["labels"]["juju_charm"] == "node-exporter"
 
 
 def test_promtool_rejection_keeps_the_live_files(paths, port):
