@@ -573,7 +573,8 @@ def platform_name() -> str:
         name = release.get("PRETTY_NAME", "").strip('"')
     except OSError:
         name = sys.platform
-    return f"{name}, {os.cpu_count()} CPUs"
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    return f"{name}, {os.cpu_count()} CPUs, load average {load} at the start"
 
 
 if __name__ == "__main__":
