@@ -14,6 +14,8 @@ same expressions judged by the real Prometheus and promtool).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import strategies as st
 
 # No Latin-1 (U+0080-U+00FF): with backslash escapes around, promql.scope refuses those on
@@ -283,30 +285,30 @@ def _special(draw: st.DrawFn, depth: int) -> str:
     inner = draw(vectors(depth - 1))
     scalar = draw(scalars(depth - 1))
     label = draw(st.sampled_from(_LABELS))
-    choice = draw(st.integers(0, 9))
-    if choice == 0:
-        return f"histogram_quantile({scalar}, {inner})"
-    if choice == 1:
-        return f"round({inner}{', ' + scalar if draw(st.booleans()) else ''})"
-    if choice == 2:
-        return f"clamp({inner}, {scalar}, {draw(scalars(depth - 1))})"
-    if choice == 3:
-        return f"{draw(st.sampled_from(['clamp_min', 'clamp_max']))}({inner}, {scalar})"
-    if choice == 4:
+
+    def label_replace() -> str:
         regex = draw(quoted(draw(st.sampled_from(_REGEXES))))
         replacement = draw(quoted(draw(st.sampled_from(["$1", "${1}x", "", "a b"]))))
         return f'label_replace({inner}, "{label}", {replacement}, "job", {regex})'
-    if choice == 5:
-        sources = ", ".join(f'"{n}"' for n in draw(st.lists(st.sampled_from(_LABELS), max_size=3)))
+
+    def label_join() -> str:
+        sources = "".join(f', "{n}"' for n in draw(st.lists(st.sampled_from(_LABELS), max_size=3)))
         separator = draw(quoted(draw(st.text(_VALUE_CHARS, max_size=2))))
-        return f'label_join({inner}, "{label}", {separator}{", " if sources else ""}{sources})'
-    if choice == 6:
-        return f"vector({scalar})"
-    if choice == 7:
-        return f"quantile_over_time({scalar}, {draw(ranges(depth - 1))})"
-    if choice == 8:
-        return f"predict_linear({draw(ranges(depth - 1))}, {scalar})"
-    return f"holt_winters({draw(ranges(depth - 1))}, 0.5, 0.5)"
+        return f'label_join({inner}, "{label}", {separator}{sources})'
+
+    forms: list[Callable[[], str]] = [
+        lambda: f"histogram_quantile({scalar}, {inner})",
+        lambda: f"round({inner}{', ' + scalar if draw(st.booleans()) else ''})",
+        lambda: f"clamp({inner}, {scalar}, {draw(scalars(depth - 1))})",
+        lambda: f"{draw(st.sampled_from(['clamp_min', 'clamp_max']))}({inner}, {scalar})",
+        label_replace,
+        label_join,
+        lambda: f"vector({scalar})",
+        lambda: f"quantile_over_time({scalar}, {draw(ranges(depth - 1))})",
+        lambda: f"predict_linear({draw(ranges(depth - 1))}, {scalar})",
+        lambda: f"holt_winters({draw(ranges(depth - 1))}, 0.5, 0.5)",
+    ]
+    return draw(st.sampled_from(forms))()
 
 
 @st.composite
