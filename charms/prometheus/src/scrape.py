@@ -4,7 +4,7 @@ Three sources feed prometheus.yml besides the charm's own self-scrape job: the `
 option (the operator's own YAML), the COS `prometheus_scrape` relation and the legacy `http`
 relation (both written by another administrator's charm). This module turns each into
 `scrape_configs` entries and rule groups made only of validated strings, numbers, lists and
-dicts; prometheus.yml is then produced with `yaml.safe_dump`, so no value can smuggle YAML
+dicts; prometheus.yml is then produced by PyYAML's safe dumper, so no value can smuggle YAML
 structure into the file. Remote entries that fail validation are skipped with a warning. Rule
 expressions are scoped to their sender's topology on the parsed expression (see promql.py).
 
