@@ -60,8 +60,10 @@ def test_promtool_accepts_every_prometheus_yml_rendered_from_relation_data(
             PATHS=paths,
             installed=lambda: True,
             running=lambda: True,
+            ready=lambda: True,
+            allow_low_ports=lambda port: False,
             reload=lambda: 0.0,
-            restart=lambda: None,
+            restart=lambda: True,
         ):
             out = ctx.run(ctx.on.config_changed(), state)
         check = subprocess.run(
