@@ -134,8 +134,10 @@ def prometheus_machine(tmp: pathlib.Path) -> Iterator[Any]:
         installed=lambda: True,
         version=lambda: "2.42.0",
         running=lambda: True,
+        ready=lambda: True,
+        allow_low_ports=lambda port: False,
         reload=lambda: 0.0,
-        restart=lambda: None,
+        restart=lambda: True,
     ):
         yield charm
 

@@ -61,8 +61,9 @@ def test_promtool_accepts_every_prometheus_yml_rendered_from_relation_data(
             installed=lambda: True,
             running=lambda: True,
             ready=lambda: True,
+            allow_low_ports=lambda port: False,
             reload=lambda: 0.0,
-            restart=lambda: None,
+            restart=lambda: True,
         ):
             out = ctx.run(ctx.on.config_changed(), state)
         check = subprocess.run(

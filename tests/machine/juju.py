@@ -119,6 +119,22 @@ def venv_layer(image: Image) -> pathlib.Path:
     return layer
 
 
+def run_workload(machine: Machine, charm: str, code: str) -> str:
+    """Run Python `code` inside the machine with the charm's venv, src/ and lib/ importable.
+
+    For the workload steps a test drives directly rather than through a hook (no ops there);
+    returns what the code printed. Raises MachineError with the traceback if it raised.
+    """
+    charm_dir = f"{REPO_INSIDE}/charms/{charm}"
+    prelude = f"import sys; sys.path[:0] = [{charm_dir + '/src'!r}, {charm_dir + '/lib'!r}]\n"
+    return machine.run(
+        f"{VENVS}/{charm}/bin/python",
+        "-c",
+        prelude + code,
+        env={"PYTHONDONTWRITEBYTECODE": "1"},
+    ).stdout
+
+
 class Unit:
     """One unit of a charm on a machine, and the state Juju keeps for it."""
 

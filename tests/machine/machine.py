@@ -275,14 +275,16 @@ class Machine:
             )
             _prepare(root, name)
             log = (scratch / f"{name}.nspawn.log").open("wb")
+            # A host without systemd as PID 1 (this project's CI machines) has no machined or
+            # dbus: register nowhere and stay in nspawn's own cgroup. A host with systemd
+            # (GitHub's runners) gives the container a scope of its own, as usual.
+            host_systemd = pathlib.Path("/run/systemd/system").is_dir()
             command = [
                 "systemd-nspawn",
                 "--boot",
                 f"--directory={root}",
                 f"--machine={name}",
-                # No machined or dbus on a host without systemd: do not register anywhere.
-                "--register=no",
-                "--keep-unit",
+                *(() if host_systemd else ("--register=no", "--keep-unit")),
                 "--resolv-conf=copy-host",
                 "--console=passive",
                 *(f"--bind-ro={host}:{inside}" for host, inside in binds),

@@ -101,8 +101,8 @@ def test_install_from_nothing_starts_prometheus_without_recommends(machine: Mach
 
     result = prometheus.run("install")
 
-    assert result.status.name == "active", result.status
-    assert result.status.message == "serving 1 scrape job on :9090"
+    assert result.status == Status("active", "serving 1 scrape job on :9090")
+    assert installed(machine, "prometheus")
     wait_for(ready, what="Prometheus to be ready")
     assert machine.run("systemctl", "is-enabled", "prometheus").stdout.strip() == "enabled"
     # The package recommends prometheus-node-exporter, which this charm does not manage.
@@ -112,6 +112,24 @@ def test_install_from_nothing_starts_prometheus_without_recommends(machine: Mach
     for package in recommends.split():
         assert not installed(machine, package), package
     assert prometheus.opened_ports == [9090]
+
+
+def test_an_apt_failure_blocks_with_apt_s_reason_and_the_next_hook_installs(machine: Machine):
+    # An archive that does not have the package (a broken mirror, a wrong pocket).
+    machine.sh("mv /etc/apt/sources.list /root/sources.list && rm -rf /var/lib/apt/lists/*")
+    prometheus = Unit(machine, "prometheus")
+
+    result = prometheus.run("install")
+
+    assert result.status == Status(
+        "blocked",
+        "could not install prometheus (retrying): E: Unable to locate package prometheus",
+    )
+    assert not machine.path(CONFIG).exists()
+    machine.sh("mv /root/sources.list /etc/apt/sources.list")
+    result = prometheus.run("update_status")
+    assert result.status == Status("active", "serving 1 scrape job on :9090")
+    assert installed(machine, "prometheus")
 
 
 def test_installed_files_have_the_promised_modes(unit: Unit):
