@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "lib"))
 sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "src"))
 
 import grafana
+import loopback
+from charms.prometheus.v0 import packaged_service
 
 # Keys per grafana.ini section, from Grafana's conf/defaults.ini
 # (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/).
@@ -352,6 +355,68 @@ def test_matching_download_writes_keyring_and_signed_by_source(keys, paths: Path
         "deb [signed-by=/etc/apt/keyrings/grafana.asc] https://apt.grafana.com stable main\n"
     )
     assert installed == ["grafana"]
+
+
+# --- starting grafana-server: what start() makes of the service's fate -------------------------
+
+
+def test_ready_means_grafanas_health_answers_with_its_database_ok(api, monkeypatch):
+    port = int(api.rsplit(":", 1)[1])
+    assert grafana.ready(port) is True
+
+    # http_server.go apiHealthHandler: 503 and "failing" when the database is not healthy.
+    failing = (False, 503, {"database": "failing"})
+    monkeypatch.setitem(FakeGrafanaAPI.routes, ("GET", "/api/health"), failing)
+    assert grafana.ready(port) is False
+    assert grafana.ready(loopback.free_port()) is False
+
+
+@pytest.mark.parametrize(
+    ("outcome", "returned"),
+    [(packaged_service.Outcome.UP, True), (packaged_service.Outcome.STARTING, False)],
+)
+def test_start_waits_on_grafana_server_for_its_start_timeout(monkeypatch, outcome, returned):
+    asked = []
+
+    def start(service: str, ready: Any, **kwargs: Any) -> packaged_service.Started:
+        asked.append((service, kwargs))
+        return packaged_service.Started(outcome)
+
+    monkeypatch.setattr(packaged_service, "start", start)
+
+    assert grafana.start(3000, restart=True) is returned
+    assert asked == [("grafana-server", {"restart": True, "timeout": grafana.START_TIMEOUT})]
+
+
+def test_a_grafana_server_that_died_is_a_start_error_with_the_reason_from_its_log(monkeypatch):
+    log = [
+        'logger=server t=2026-11-25T10:00:01Z level=error msg="Stopped background service" '
+        'service=*api.HTTPServer reason="failed to open listener on address :3000: listen tcp '
+        ':3000: bind: address already in use"',
+    ]
+    monkeypatch.setattr(
+        packaged_service,
+        "start",
+        lambda *a, **k: packaged_service.Started(packaged_service.Outcome.FAILED, log),
+    )
+
+    with pytest.raises(grafana.StartError) as died:
+        grafana.start(3000)
+
+    assert str(died.value) == "grafana cannot listen on :3000: address already in use"
+
+
+def test_systemctl_refusing_is_a_grafana_error_not_a_start_error(monkeypatch):
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise packaged_service.systemd.SystemdError("Unit grafana-server.service not found.")
+
+    monkeypatch.setattr(packaged_service, "start", refuse)
+
+    with pytest.raises(grafana.GrafanaError) as refused:
+        grafana.start(3000)
+
+    assert not isinstance(refused.value, grafana.StartError)
+    assert "not found" in str(refused.value)
 
 
 # --- the admin password goes through stdin, by the real runuser --------------------------------
