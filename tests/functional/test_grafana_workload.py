@@ -357,6 +357,64 @@ def test_matching_download_writes_keyring_and_signed_by_source(keys, paths: Path
     assert installed == ["grafana"]
 
 
+@needs_gpg
+def test_apt_failing_removes_the_source_and_keyring_and_says_what_apt_said(
+    keys, paths: Path, monkeypatch
+):
+    # charmlibs-apt's update: `apt-get update --error-on=any`, output captured (stderr bytes);
+    # the lines are apt's own, as seen on a real machine (tests/machine/test_grafana.py).
+    def update_fails(*args: Any, **kwargs: Any) -> None:
+        raise subprocess.CalledProcessError(
+            100,
+            ["apt-get", "update", "--error-on=any"],
+            stderr=b"E: Failed to fetch https://apt.grafana.com/dists/stable/InRelease  "
+            b"Could not connect to apt.grafana.com:443 (127.0.0.1). - connect (111: Connection "
+            b"refused)\nE: Some index files failed to download. They have been ignored, or old "
+            b"ones used instead.\n",
+        )
+
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+    monkeypatch.setattr(grafana.apt, "add_package", update_fails)
+
+    with pytest.raises(grafana.GrafanaError) as failed:
+        grafana.install_from_repository(download=lambda url: key)
+
+    assert str(failed.value) == (
+        "apt could not install grafana: E: Failed to fetch "
+        "https://apt.grafana.com/dists/stable/InRelease  Could not connect to "
+        "apt.grafana.com:443 (127.0.0.1). - connect (111: Connection refused)"
+    )
+    assert not grafana.KEYRING.exists()
+    assert not grafana.SOURCES_FILE.exists()
+
+
+@needs_gpg
+def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, paths: Path, monkeypatch):
+    def not_found(*args: Any, **kwargs: Any) -> None:
+        raise grafana.apt.PackageError("Failed to install packages: grafana")
+
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+    monkeypatch.setattr(grafana.apt, "add_package", not_found)
+
+    with pytest.raises(grafana.GrafanaError, match="Failed to install packages: grafana"):
+        grafana.install_from_repository(download=lambda url: key)
+    assert not grafana.SOURCES_FILE.exists()
+
+
+def test_files_go_into_new_directories_mode_0755_whatever_the_umask(paths: Path):
+    previous = os.umask(0o077)
+    try:
+        grafana.write_file(paths / "new" / "deeper" / "file", b"x", mode=0o644)
+    finally:
+        os.umask(previous)
+
+    assert (paths / "new").stat().st_mode & 0o777 == 0o755
+    assert (paths / "new" / "deeper").stat().st_mode & 0o777 == 0o755
+    assert (paths / "new" / "deeper" / "file").stat().st_mode & 0o777 == 0o644
+
+
 # --- starting grafana-server: what start() makes of the service's fate -------------------------
 
 

@@ -241,7 +241,7 @@ class GrafanaCharm(ops.CharmBase):
         except grafana.GrafanaError as e:
             # Usually the network or a mirror; update-status tries again.
             logger.error("installing grafana failed: %s", e)
-            self._problem = ops.BlockedStatus(f"install failed, retrying: {e}"[:120])
+            self._problem = ops.BlockedStatus(_one_line(f"install failed, retrying: {e}"))
             return False
         return True
 

@@ -180,16 +180,50 @@ def install_from_repository(download: Callable[[str], bytes] = fetch) -> None:
 
     Raises:
         KeyMismatchError: the downloaded key is not Grafana's; nothing was written.
-        GrafanaError: the key could not be fetched or apt failed.
+        GrafanaError: the key could not be fetched or apt failed; the repository's keyring
+            and source are not left behind.
+    """
+    add_repository(download)
+    try:
+        apt.add_package(PACKAGE, update_cache=True)
+    except (apt.Error, subprocess.CalledProcessError) as e:
+        # A source apt cannot reach makes every `apt-get update --error-on=any` on the machine
+        # fail (plain `apt-get update` only warns), and that is what charmlibs-apt runs: the
+        # Prometheus and node-exporter charms' installs on this machine would fail too (seen on
+        # a real machine: tests/machine/test_grafana.py). The next hook writes both again.
+        remove_repository()
+        raise GrafanaError(f"apt could not install {PACKAGE}: {_apt_reason(e)}") from None
+
+
+def add_repository(download: Callable[[str], bytes] = fetch) -> None:
+    """Add apt.grafana.com as an apt source signed by the pinned key (both files root, 0644).
+
+    Raises:
+        KeyMismatchError: the downloaded key is not Grafana's; nothing was written.
+        GrafanaError: the key could not be fetched.
     """
     key = download(KEY_URL)
     check_key(key)
     write_file(KEYRING, key, mode=0o644)
     write_file(SOURCES_FILE, REPOSITORY.encode(), mode=0o644)
-    try:
-        apt.add_package(PACKAGE, update_cache=True)
-    except (apt.Error, subprocess.CalledProcessError) as e:
-        raise GrafanaError(f"apt could not install {PACKAGE}: {e}") from None
+
+
+def remove_repository() -> None:
+    """Remove apt.grafana.com's source and keyring from the machine's apt configuration."""
+    SOURCES_FILE.unlink(missing_ok=True)
+    KEYRING.unlink(missing_ok=True)
+
+
+def _apt_reason(error: Exception) -> str:
+    """Return apt's first error line (`E: ...`) from a failed command, else the error.
+
+    The first says what failed ("E: Failed to fetch https://apt.grafana.com/..."); an update
+    ends with the same generic "E: Some index files failed to download" whatever the cause.
+    """
+    stderr = getattr(error, "stderr", None) or b""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr)
+    errors = [line for line in text.splitlines() if line.startswith("E:")]
+    return errors[0] if errors else str(error)
 
 
 def install_from_file(deb: Path) -> None:
@@ -236,7 +270,7 @@ def write_file(path: Path, content: bytes, *, mode: int, group: str | None = Non
             os.chown(path, 0, gid)
             os.chmod(path, mode)
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_directories(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         # Permissions first, content second: a secret is never readable by the wrong user.
@@ -249,6 +283,22 @@ def write_file(path: Path, content: bytes, *, mode: int, group: str | None = Non
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _make_directories(directory: Path) -> None:
+    """Create `directory` and its missing parents as root, mode 0755 whatever the umask.
+
+    The first hook on a fresh machine writes under /var/lib/grafana/dashboards/juju and
+    /etc/grafana/provisioning/..., which may not exist yet; Grafana (user grafana) must be able
+    to walk into them.
+    """
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+        os.chmod(path, 0o755)  # noqa: S103 (Grafana's user must walk into it)
 
 
 def render_config(
