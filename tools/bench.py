@@ -177,7 +177,9 @@ def grafana_machine(tmp: pathlib.Path) -> Iterator[Any]:
         is_installed=lambda: True,
         version=lambda: "11.3.0",
         is_running=lambda: True,
-        start=lambda restart=False: restart,
+        ready=lambda port: True,
+        allow_low_ports=lambda port: False,
+        start=lambda port, restart=False: True,
         set_admin_password=lambda password: None,
         GrafanaClient=_Client,
     ):

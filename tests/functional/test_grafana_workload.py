@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 import yaml
 
+sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "lib"))
 sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "src"))
 
 import grafana
+import loopback
+from charms.prometheus.v0 import packaged_service
 
 # Keys per grafana.ini section, from Grafana's conf/defaults.ini
 # (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/).
@@ -352,6 +355,126 @@ def test_matching_download_writes_keyring_and_signed_by_source(keys, paths: Path
         "deb [signed-by=/etc/apt/keyrings/grafana.asc] https://apt.grafana.com stable main\n"
     )
     assert installed == ["grafana"]
+
+
+@needs_gpg
+def test_apt_failing_removes_the_source_and_keyring_and_says_what_apt_said(
+    keys, paths: Path, monkeypatch
+):
+    # charmlibs-apt's update: `apt-get update --error-on=any`, output captured (stderr bytes);
+    # the lines are apt's own, as seen on a real machine (tests/machine/test_grafana.py).
+    def update_fails(*args: Any, **kwargs: Any) -> None:
+        raise subprocess.CalledProcessError(
+            100,
+            ["apt-get", "update", "--error-on=any"],
+            stderr=b"E: Failed to fetch https://apt.grafana.com/dists/stable/InRelease  "
+            b"Could not connect to apt.grafana.com:443 (127.0.0.1). - connect (111: Connection "
+            b"refused)\nE: Some index files failed to download. They have been ignored, or old "
+            b"ones used instead.\n",
+        )
+
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+    monkeypatch.setattr(grafana.apt, "add_package", update_fails)
+
+    with pytest.raises(grafana.GrafanaError) as failed:
+        grafana.install_from_repository(download=lambda url: key)
+
+    assert str(failed.value) == (
+        "apt could not install grafana: E: Failed to fetch "
+        "https://apt.grafana.com/dists/stable/InRelease  Could not connect to "
+        "apt.grafana.com:443 (127.0.0.1). - connect (111: Connection refused)"
+    )
+    assert not grafana.KEYRING.exists()
+    assert not grafana.SOURCES_FILE.exists()
+
+
+@needs_gpg
+def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, paths: Path, monkeypatch):
+    def not_found(*args: Any, **kwargs: Any) -> None:
+        raise grafana.apt.PackageError("Failed to install packages: grafana")
+
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+    monkeypatch.setattr(grafana.apt, "add_package", not_found)
+
+    with pytest.raises(grafana.GrafanaError, match="Failed to install packages: grafana"):
+        grafana.install_from_repository(download=lambda url: key)
+    assert not grafana.SOURCES_FILE.exists()
+
+
+def test_files_go_into_new_directories_mode_0755_whatever_the_umask(paths: Path):
+    previous = os.umask(0o077)
+    try:
+        grafana.write_file(paths / "new" / "deeper" / "file", b"x", mode=0o644)
+    finally:
+        os.umask(previous)
+
+    assert (paths / "new").stat().st_mode & 0o777 == 0o755
+    assert (paths / "new" / "deeper").stat().st_mode & 0o777 == 0o755
+    assert (paths / "new" / "deeper" / "file").stat().st_mode & 0o777 == 0o644
+
+
+# --- starting grafana-server: what start() makes of the service's fate -------------------------
+
+
+def test_ready_means_grafanas_health_answers_with_its_database_ok(api, monkeypatch):
+    port = int(api.rsplit(":", 1)[1])
+    assert grafana.ready(port) is True
+
+    # http_server.go apiHealthHandler: 503 and "failing" when the database is not healthy.
+    failing = (False, 503, {"database": "failing"})
+    monkeypatch.setitem(FakeGrafanaAPI.routes, ("GET", "/api/health"), failing)
+    assert grafana.ready(port) is False
+    assert grafana.ready(loopback.free_port()) is False
+
+
+@pytest.mark.parametrize(
+    ("outcome", "returned"),
+    [(packaged_service.Outcome.UP, True), (packaged_service.Outcome.STARTING, False)],
+)
+def test_start_waits_on_grafana_server_for_its_start_timeout(monkeypatch, outcome, returned):
+    asked = []
+
+    def start(service: str, ready: Any, **kwargs: Any) -> packaged_service.Started:
+        asked.append((service, kwargs))
+        return packaged_service.Started(outcome)
+
+    monkeypatch.setattr(packaged_service, "start", start)
+
+    assert grafana.start(3000, restart=True) is returned
+    assert asked == [("grafana-server", {"restart": True, "timeout": grafana.START_TIMEOUT})]
+
+
+def test_a_grafana_server_that_died_is_a_start_error_with_the_reason_from_its_log(monkeypatch):
+    log = [
+        'logger=server t=2026-11-25T10:00:01Z level=error msg="Stopped background service" '
+        'service=*api.HTTPServer reason="failed to open listener on address :3000: listen tcp '
+        ':3000: bind: address already in use"',
+    ]
+    monkeypatch.setattr(
+        packaged_service,
+        "start",
+        lambda *a, **k: packaged_service.Started(packaged_service.Outcome.FAILED, log),
+    )
+
+    with pytest.raises(grafana.StartError) as died:
+        grafana.start(3000)
+
+    assert str(died.value) == "grafana cannot listen on :3000: address already in use"
+
+
+def test_systemctl_refusing_is_a_grafana_error_not_a_start_error(monkeypatch):
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise packaged_service.systemd.SystemdError("Unit grafana-server.service not found.")
+
+    monkeypatch.setattr(packaged_service, "start", refuse)
+
+    with pytest.raises(grafana.GrafanaError) as refused:
+        grafana.start(3000)
+
+    assert not isinstance(refused.value, grafana.StartError)
+    assert "not found" in str(refused.value)
 
 
 # --- the admin password goes through stdin, by the real runuser --------------------------------

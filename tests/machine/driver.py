@@ -78,6 +78,7 @@ def _state(spec: dict[str, Any]) -> testing.State:
         stored_states=stored,
         model=testing.Model(name=model.get("name", "lab"), uuid=model.get("uuid", _UUID)),
         opened_ports=[testing.TCPPort(p) for p in spec.get("opened_ports", [])],
+        resources={testing.Resource(name=n, path=p) for n, p in spec.get("resources", {}).items()},
     )
 
 

@@ -148,6 +148,7 @@ class Unit:
         leader: bool = True,
         config: dict[str, Any] | None = None,
         model: tuple[str, str] = ("lab", "7c7d3e5a-9a7e-4e55-a0a1-5f3c2b1d0e9f"),
+        resources: dict[str, str] | None = None,
     ):
         self.machine = machine
         self.charm = charm
@@ -157,6 +158,8 @@ class Unit:
         self.leader = leader
         self.config: dict[str, Any] = dict(config or {})
         self.model = model
+        # Attached resources: name -> path of the file inside the machine.
+        self.resources: dict[str, str] = dict(resources or {})
         self.relations: list[dict[str, Any]] = []
         self.stored: list[dict[str, Any]] = []
         self.secrets: list[dict[str, Any]] = []
@@ -219,6 +222,7 @@ class Unit:
                 "stored": self.stored,
                 "secrets": self.secrets,
                 "opened_ports": self.opened_ports,
+                "resources": self.resources,
                 "model": {"name": self.model[0], "uuid": self.model[1]},
             },
         }

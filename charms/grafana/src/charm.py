@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import re
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -31,6 +33,9 @@ _ADMIN_USER = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _URL_CHARS = re.compile(r"[A-Za-z0-9._~:/%+,=&@!*'()\[\]-]+")
 ROLES = ("Viewer", "Editor", "Admin")
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+# After grafana-server failed to start, hooks leave it alone (no restart loop on every
+# update-status) until grafana.ini changes or this many seconds have passed.
+START_RETRY_SECONDS = 3600
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -89,6 +94,10 @@ class GrafanaCharm(ops.CharmBase):
             password_generation="",
             datasources_pending=False,
             dashboards_pending=False,
+            # Why grafana-server last failed to start, with which grafana.ini and when: _start.
+            start_failure="",
+            start_failed_config="",
+            start_failed_at=0.0,
         )
         self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
         # Why this dispatch's reconcile stopped early, for collect-status; None if it did not.
@@ -96,6 +105,8 @@ class GrafanaCharm(ops.CharmBase):
         # Read once per dispatch: a secret created in this hook, relation data logged once.
         self._password: str | None = None
         self._datasources: list[grafana_source.DataSource] | None = None
+        # Set by the remove handler: the service is stopped on purpose, which is not a problem.
+        self._removing = False
         source = self.on[grafana_source.DEFAULT_RELATION_NAME]
         for event in (
             self.on.install,
@@ -150,16 +161,17 @@ class GrafanaCharm(ops.CharmBase):
             return
         # Before grafana.ini, which names the file: Grafana cannot start without it.
         grafana.write_admin_password(password)
-        restart = grafana.write_config(
-            grafana.render_config(
-                port=config.port,
-                admin_user=config.admin_user,
-                allow_anonymous_access=config.allow_anonymous_access,
-                anonymous_role=config.anonymous_role,
-                root_url=config.root_url,
-                log_level=config.log_level,
-            )
+        ini = grafana.render_config(
+            port=config.port,
+            admin_user=config.admin_user,
+            allow_anonymous_access=config.allow_anonymous_access,
+            anonymous_role=config.anonymous_role,
+            root_url=config.root_url,
+            log_level=config.log_level,
         )
+        restart = grafana.write_config(ini)
+        # The drop-in for a port below 1024 must be in place before the restart that uses it.
+        restart |= grafana.allow_low_ports(config.port)
         self._stored.dashboards_pending |= grafana.write_dashboards(DASHBOARDS)
         text = grafana.render_datasources(
             sources,
@@ -167,19 +179,50 @@ class GrafanaCharm(ops.CharmBase):
             keep_deletions=bool(self._stored.datasources_pending),
         )
         self._stored.datasources_pending |= grafana.write_datasources(text)
+        running = grafana.is_running()
+        if not running or restart:
+            if not self._start(config, ini, restart=running):
+                return  # Failed (Blocked) or still starting (Waiting): see collect-status.
+        elif grafana.ready(config.port):
+            # Up and serving (systemd or an operator started it): an earlier failure has passed.
+            self._stored.start_failure = ""
+        elif self._stored.start_failure:
+            return  # Active but not serving: systemd is restarting the process that failed.
+        self._apply_password_and_provisioning(config, password)
+
+    def _start(self, config: GrafanaConfig, ini: str, *, restart: bool) -> bool:
+        """Start or restart grafana-server; return True once it serves, False otherwise.
+
+        A start that failed is not tried again with the same grafana.ini for
+        START_RETRY_SECONDS: systemd already retried it, and every hook (update-status included)
+        would otherwise start a doomed process again. A changed grafana.ini (a new port, say)
+        is tried at once. Grafana still starting when the wait ends is left to start: the next
+        hook finds it running and carries on once it is ready.
+        """
+        digest = hashlib.sha256(ini.encode()).hexdigest()
+        failed = self._stored.start_failure and self._stored.start_failed_config == digest
+        if failed and time.time() - self._stored.start_failed_at < START_RETRY_SECONDS:
+            return False
         try:
-            started = grafana.start(restart=restart)
-        except grafana.GrafanaError as e:
+            up = grafana.start(config.port, restart=restart)
+        except grafana.StartError as e:
             logger.error("%s", e)
+            self._stored.start_failure = str(e)
+            self._stored.start_failed_config = digest
+            self._stored.start_failed_at = time.time()
+            return False
+        except grafana.GrafanaError as e:
+            # systemctl itself refused: nothing to remember, the next hook tries again.
+            logger.error("systemctl could not start grafana-server: %s", e)
             self._problem = ops.BlockedStatus(
                 "grafana-server does not start: see journalctl -u grafana-server"
             )
-            return
-        if started:
-            # Grafana reads every provisioning file when it starts.
-            self._stored.datasources_pending = False
-            self._stored.dashboards_pending = False
-        self._apply_password_and_provisioning(config, password)
+            return False
+        self._stored.start_failure = ""
+        # Grafana reads every provisioning file when it starts.
+        self._stored.datasources_pending = False
+        self._stored.dashboards_pending = False
+        return up
 
     def _ensure_installed(self) -> bool:
         """Install Grafana from the resource or the repository; return False if it is not."""
@@ -198,7 +241,7 @@ class GrafanaCharm(ops.CharmBase):
         except grafana.GrafanaError as e:
             # Usually the network or a mirror; update-status tries again.
             logger.error("installing grafana failed: %s", e)
-            self._problem = ops.BlockedStatus(f"install failed, retrying: {e}"[:120])
+            self._problem = ops.BlockedStatus(_one_line(f"install failed, retrying: {e}"))
             return False
         return True
 
@@ -430,6 +473,11 @@ class GrafanaCharm(ops.CharmBase):
     # --- status and removal -------------------------------------------------------------------
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        if self._removing:
+            event.add_status(
+                ops.MaintenanceStatus("removing: grafana-server stopped and disabled")
+            )
+            return
         try:
             config = self.load_config(GrafanaConfig)
         except ValueError as e:
@@ -441,16 +489,26 @@ class GrafanaCharm(ops.CharmBase):
             event.add_status(ops.MaintenanceStatus("installing grafana"))
             return
         if self._admin_password() is None:
+            # Grafana is not started before the password is known (see _reconcile).
             event.add_status(
                 ops.WaitingStatus("waiting for the leader to create the admin password")
             )
-        if not grafana.is_running():
-            event.add_status(ops.WaitingStatus("grafana-server is not running"))
+        elif self._stored.start_failure:
+            event.add_status(ops.BlockedStatus(_one_line(self._stored.start_failure)))
+        elif not grafana.is_running():
+            event.add_status(
+                ops.BlockedStatus(
+                    "grafana-server is not running (see journalctl -u grafana-server)"
+                )
+            )
+        elif not grafana.ready(config.port):
+            event.add_status(ops.WaitingStatus("waiting for Grafana to start"))
         count = len(self._sources())
         sources = f"{count} data source" + ("" if count == 1 else "s")
         event.add_status(ops.ActiveStatus(f"serving on :{config.port} with {sources}"))
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
+        self._removing = True
         grafana.stop()
 
 
@@ -461,6 +519,11 @@ def _acceptable_password(password: object) -> bool:
         and password.isprintable()
         and password == password.strip()
     )
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _update(databag: ops.RelationDataContent, wanted: dict[str, str]) -> None:

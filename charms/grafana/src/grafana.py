@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from typing import Protocol
 
 import yaml
 from charmlibs import apt, systemd
+from charms.prometheus.v0 import packaged_service
 
 logger = logging.getLogger(__name__)
 
@@ -178,16 +180,50 @@ def install_from_repository(download: Callable[[str], bytes] = fetch) -> None:
 
     Raises:
         KeyMismatchError: the downloaded key is not Grafana's; nothing was written.
-        GrafanaError: the key could not be fetched or apt failed.
+        GrafanaError: the key could not be fetched or apt failed; the repository's keyring
+            and source are not left behind.
+    """
+    add_repository(download)
+    try:
+        apt.add_package(PACKAGE, update_cache=True)
+    except (apt.Error, subprocess.CalledProcessError) as e:
+        # A source apt cannot reach makes every `apt-get update --error-on=any` on the machine
+        # fail (plain `apt-get update` only warns), and that is what charmlibs-apt runs: the
+        # Prometheus and node-exporter charms' installs on this machine would fail too (seen on
+        # a real machine: tests/machine/test_grafana.py). The next hook writes both again.
+        remove_repository()
+        raise GrafanaError(f"apt could not install {PACKAGE}: {_apt_reason(e)}") from None
+
+
+def add_repository(download: Callable[[str], bytes] = fetch) -> None:
+    """Add apt.grafana.com as an apt source signed by the pinned key (both files root, 0644).
+
+    Raises:
+        KeyMismatchError: the downloaded key is not Grafana's; nothing was written.
+        GrafanaError: the key could not be fetched.
     """
     key = download(KEY_URL)
     check_key(key)
     write_file(KEYRING, key, mode=0o644)
     write_file(SOURCES_FILE, REPOSITORY.encode(), mode=0o644)
-    try:
-        apt.add_package(PACKAGE, update_cache=True)
-    except (apt.Error, subprocess.CalledProcessError) as e:
-        raise GrafanaError(f"apt could not install {PACKAGE}: {e}") from None
+
+
+def remove_repository() -> None:
+    """Remove apt.grafana.com's source and keyring from the machine's apt configuration."""
+    SOURCES_FILE.unlink(missing_ok=True)
+    KEYRING.unlink(missing_ok=True)
+
+
+def _apt_reason(error: Exception) -> str:
+    """Return apt's first error line (`E: ...`) from a failed command, else the error.
+
+    The first says what failed ("E: Failed to fetch https://apt.grafana.com/..."); an update
+    ends with the same generic "E: Some index files failed to download" whatever the cause.
+    """
+    stderr = getattr(error, "stderr", None) or b""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else str(stderr)
+    errors = [line for line in text.splitlines() if line.startswith("E:")]
+    return errors[0] if errors else str(error)
 
 
 def install_from_file(deb: Path) -> None:
@@ -234,7 +270,7 @@ def write_file(path: Path, content: bytes, *, mode: int, group: str | None = Non
             os.chown(path, 0, gid)
             os.chmod(path, mode)
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_directories(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         # Permissions first, content second: a secret is never readable by the wrong user.
@@ -247,6 +283,22 @@ def write_file(path: Path, content: bytes, *, mode: int, group: str | None = Non
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _make_directories(directory: Path) -> None:
+    """Create `directory` and its missing parents as root, mode 0755 whatever the umask.
+
+    The first hook on a fresh machine writes under /var/lib/grafana/dashboards/juju and
+    /etc/grafana/provisioning/..., which may not exist yet; Grafana (user grafana) must be able
+    to walk into them.
+    """
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir()
+        os.chmod(path, 0o755)  # noqa: S103 (Grafana's user must walk into it)
 
 
 def render_config(
@@ -444,38 +496,132 @@ def write_dashboards(shipped: Path) -> bool:
 
 # --- service ----------------------------------------------------------------------------------
 
+# How long a hook waits for grafana-server to answer /api/health after a (re)start before it
+# reports "waiting for Grafana to start". The first start creates the sqlite database and runs
+# every migration (several hundred in 11.x-13.x, each one a schema change and a row in
+# migration_log), which takes from seconds on an SSD to a minute or more on a small lab machine's
+# disk; later starts only check them. Two minutes covers a first start on slow disks without
+# holding the machine's hook lock much longer than the install itself; a start still going after
+# that is reported as Waiting and checked again by the next hook, never restarted.
+START_TIMEOUT = 120.0
+
+
+class StartError(GrafanaError):
+    """grafana-server died while starting; the message says why, from its own log."""
+
 
 def is_running() -> bool:
     """Return True if grafana-server is active."""
     return systemd.service_running(SERVICE)
 
 
-def start(*, restart: bool = False) -> bool:
-    """Start grafana-server (and enable it at boot), or restart it; return True if it did.
+def ready(port: int) -> bool:
+    """Return True if Grafana on this machine answers /api/health with its database ok."""
+    return GrafanaClient(f"http://127.0.0.1:{port}", timeout=2.0).is_ready()
+
+
+def start(port: int, *, restart: bool = False) -> bool:
+    """Enable and start grafana-server (or restart it); True once it is ready, False if slow.
+
+    Ready means /api/health answers with the database ok (GRAFANA-FACTS item 5). The packaged
+    unit is Type=simple (packaging/deb/systemd/grafana-server.service), so systemctl returns as
+    soon as the process forks: packaged_service.start waits for readiness or for the death.
 
     Raises:
-        GrafanaError: systemctl failed.
+        StartError: grafana-server died (a taken port, an unreadable file, ...): says why.
+        GrafanaError: systemctl refused (no such unit, say).
     """
     try:
-        if restart:
-            systemd.service_restart(SERVICE)
-            return True
-        if systemd.service_running(SERVICE):
-            return False
-        # The package does not start or enable the service itself.
-        systemd.service_enable(SERVICE)
-        systemd.service_start(SERVICE)
-        return True
+        started = packaged_service.start(
+            SERVICE, lambda: ready(port), restart=restart, timeout=START_TIMEOUT
+        )
     except systemd.SystemdError as e:
         raise GrafanaError(str(e)) from None
+    if started.outcome is packaged_service.Outcome.FAILED:
+        raise StartError(failure_reason(started.log))
+    return started.outcome is packaged_service.Outcome.UP
+
+
+def allow_low_ports(port: int) -> bool:
+    """Let grafana-server bind `port` if it is below 1024; True if it needs a restart for it.
+
+    The packaged unit (10.x-13.x) runs as user grafana with `CapabilityBoundingSet=` (none) and
+    `PrivateUsers=true`, which Grafana's own docs say to override for a port below 1024
+    (docs/sources/shared/systemd/bind-net-capabilities.md): the drop-in grants
+    CAP_NET_BIND_SERVICE and sets PrivateUsers=no. Its other hardening (NoNewPrivileges,
+    RestrictNamespaces, ...) does not take an ambient capability away.
+    """
+    return packaged_service.allow_low_ports(SERVICE, port < 1024, PACKAGE)
 
 
 def stop() -> None:
-    """Stop grafana-server and keep it from starting at boot."""
+    """Stop grafana-server, keep it from starting at boot, and remove the charm's drop-in."""
     try:
         systemd.service_disable("--now", SERVICE)
     except systemd.SystemdError as e:
         logger.warning("could not stop %s: %s", SERVICE, e)
+    try:
+        packaged_service.allow_low_ports(SERVICE, False, PACKAGE)
+    except systemd.SystemdError as e:
+        logger.warning("could not reload systemd after removing the drop-in: %s", e)
+
+
+# What grafana-server prints when it cannot start, in the journal (the process's stdout and
+# stderr, --output=cat). Grafana logs logfmt to a console that is not a terminal
+# (`logger=server t=... level=error msg="..." error="..."`: pkg/infra/log getLogFormat, go-kit's
+# logfmt logger or text.NewTextLogger, which wraps it), and its main
+# prints the error it exits with as `Error: ✗ <error>` (pkg/cmd/grafana/main.go, 10.x-13.x:
+# `fmt.Printf("%s: %s %s\n", color.RedString("Error"), color.RedString("✗"), err)`; no colour
+# codes when stdout is not a terminal, stripped here anyway).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FATAL = re.compile(r"^Error: ✗ (?P<error>.+)$")
+# Go's net.Listen error, wrapped by pkg/api/http_server.go (*HTTPServer).getListener as
+# `failed to open listener on address %s: %w` right after its net.Listen("tcp", ...) (line 568
+# in v13.2.2; the same function in 10.x-12.x): "failed to open listener on address :80: listen
+# tcp :80: bind: permission denied". 10.x-11.x log it as `level=error msg="Stopped background
+# service" service=*api.HTTPServer reason="..."` (pkg/server/server.go Run), 12.x-13.x as
+# `msg="Module failed" module=*api.HTTPServer err="..."` (pkg/modules/listener.go Failure),
+# then main's `Error: ✗` line repeats it.
+_LISTEN = re.compile(r"listen tcp (?P<host>\S*?):(?P<port>\d+): bind: (?P<why>[^\"]+)")
+# A `$__file{...}` in grafana.ini that cannot be read: pkg/setting/expanders.go expandConfig
+# (`got error while expanding %s.%s with expander '%s': %w`, line 67 of the copy read, commit
+# c265af27), wrapping fileExpander.Expand's os.Stat / os.ReadFile error. setting.go's
+# loadConfiguration returns it before logging is set up, so only the `Error: ✗` line shows it:
+# "got error while expanding security.admin_password with expander 'file':
+#  open /etc/grafana/admin-password: permission denied".
+_EXPAND = re.compile(
+    r"got error while expanding (?P<key>\S+) with expander 'file': "
+    r"(?:open|stat) (?P<path>\S+): (?P<why>.+)"
+)
+# go-kit's "error"; "crit" for Grafana's critical (pkg/infra/log terminalColorFn knows both);
+# Grafana 8.x and older wrote `lvl=eror`.  # codespell:ignore eror
+_ERROR_LEVELS = ("error", "crit", "eror")  # codespell:ignore eror
+
+
+def failure_reason(log: Sequence[str]) -> str:
+    """Say in one line why grafana-server died, from its own log lines (oldest first)."""
+    lines = [_ANSI.sub("", line).strip() for line in log]
+    for line in reversed(lines):
+        listen = _LISTEN.search(line)
+        if listen:
+            where = f"{listen['host']}:{listen['port']}"
+            return f"grafana cannot listen on {where}: {listen['why'].strip()}"
+        expand = _EXPAND.search(line)
+        if expand:
+            return (
+                f"grafana cannot read {expand['path']} ({expand['key']} in grafana.ini): "
+                f"{expand['why'].strip()}"
+            )
+    for line in reversed(lines):
+        fatal = _FATAL.match(line)
+        if fatal:
+            return f"grafana failed to start: {fatal['error'].strip()}"
+    for line in reversed(lines):
+        fields = packaged_service.logfmt(line)
+        if fields.get("level", fields.get("lvl")) in _ERROR_LEVELS:
+            details = (fields.get(key) for key in ("msg", "error", "err", "reason"))
+            return f"grafana failed to start: {': '.join(filter(None, details))}"
+    return f"grafana failed to start (see journalctl -u {SERVICE})"
 
 
 def generate_password() -> str:

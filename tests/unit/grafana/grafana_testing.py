@@ -6,12 +6,18 @@ change and API call, so a test can say exactly what a hook did to the machine. R
 real: the fake calls the real module's pure functions, so tests read back the grafana.ini and
 provisioning YAML the charm would install.
 
-Two of Grafana's own behaviours are modelled, from its source and packaging (facts and sources
-in the design notes, GRAFANA-FACTS.md items 1 and 4):
+Grafana's own behaviours are modelled from its source and packaging (facts and sources in the
+design notes, GRAFANA-FACTS.md items 1, 4 and 6, and the comments in grafana.py):
 
 - Grafana creates its first administrator when it first starts, from grafana.ini's
   `admin_user` and `admin_password` (`$__file{...}` reads a file; without the key the password
   is "admin"), and never again; a `$__file{...}` naming a missing file stops it from starting.
+- A (re)start is the real `grafana.start`'s contract: True once Grafana answers /api/health,
+  False while it is still starting, StartError when the process died. A process that dies
+  writes to its journal what Grafana's source prints in that case (a port another process holds,
+  a port below 1024 without the charm's drop-in, since the packaged unit gives the grafana user
+  no capability, a missing password file), and the real `grafana.failure_reason` reads it, so
+  the reason the charm shows is the one the real module would give.
 - The real `grafana.set_admin_password` runs, against a machine laid out like the Grafana .deb
   of a given version: only the programs that .deb installs exist, PATH is searched for a bare
   name, and only `grafana cli` with Grafana's own flags changes the password.
@@ -78,7 +84,8 @@ class FakeClient:
             raise grafana.APIError(f"POST {call} returned 401: Invalid username or password", 401)
 
     def wait_ready(self, timeout: float = 60.0, interval: float = 1.0) -> bool:
-        return self._fake.running and not self._fake.api_down
+        self._fake.waits += 1  # the real one polls /api/health for up to a minute
+        return self._fake.serving()
 
     def login_works(self) -> bool:
         self._fake.api_calls.append("login")
@@ -98,6 +105,7 @@ class FakeGrafana:
 
     GrafanaError = grafana.GrafanaError
     KeyMismatchError = grafana.KeyMismatchError
+    StartError = grafana.StartError
     APIError = grafana.APIError
     render_config = staticmethod(grafana.render_config)
     render_datasources = staticmethod(grafana.render_datasources)
@@ -125,8 +133,19 @@ class FakeGrafana:
         self.generated = 0
         # Knobs a test turns to make the machine or Grafana say no.
         self.install_error: grafana.GrafanaError | None = None
+        # systemctl itself refusing to start the unit (not the process dying).
         self.start_error: grafana.GrafanaError | None = None
         self.api_down = False
+        # Ports another process on the machine holds; a Grafana that starts slowly (migrating
+        # its database) and is not ready when the hook stops waiting.
+        self.ports_in_use: set[int] = set()
+        self.slow = False
+        # The charm's low-port drop-in (packaged_service.allow_low_ports) is installed.
+        self.low_ports = False
+        self.port: int | None = None  # the port the running Grafana serves on
+        # What the last process that died wrote to its journal.
+        self.journal: list[str] = []
+        self.waits = 0  # how many times a hook waited for Grafana's API
         # A CLI that exits 0 without changing the server's database (another config, another
         # data directory): what the charm's login check is there for.
         self.cli_changes_nothing = False
@@ -134,9 +153,10 @@ class FakeGrafana:
     def accepts(self, user: str, password: str) -> bool:
         return user == self.admin_user and password == self.admin_password
 
-    def installed_with_password(self, password: str) -> FakeGrafana:
+    def installed_with_password(self, password: str, port: int = 3000) -> FakeGrafana:
         """Make this a machine where an earlier hook installed Grafana and started it with it."""
         self.installed = self.running = self.database_created = True
+        self.port = port
         self.files[PASSWORD_FILE] = self.admin_password = password
         return self
 
@@ -198,20 +218,32 @@ class FakeGrafana:
     def is_running(self) -> bool:
         return self.running
 
-    def start(self, *, restart: bool = False) -> bool:
+    def serving(self) -> bool:
+        return self.running and not self.slow and not self.api_down
+
+    def ready(self, port: int) -> bool:
+        return self.serving() and port == self.port
+
+    def start(self, port: int, *, restart: bool = False) -> bool:
         if self.start_error:
             raise self.start_error
-        if restart or not self.running:
-            kind = "restart" if restart else "start"
-            self.starts.append(Start(kind, self.files.get(PASSWORD_FILE)))
-            self._read_config_at_start()
-            self.running = True
-            self.actions.append((kind, SERVICE))
-            return True
-        return False
+        kind = "restart" if restart else "start"
+        self.actions.append((kind, SERVICE))
+        self.starts.append(Start(kind, self.files.get(PASSWORD_FILE)))
+        self.running, self.port = False, None
+        journal = self._read_config_at_start() or self._listen(port)
+        if journal:
+            # systemd restarts it (Restart=on-failure) until it gives up: not active.
+            self.journal = journal
+            raise grafana.StartError(grafana.failure_reason(journal))
+        self.running, self.port = True, port
+        return not self.slow
 
-    def _read_config_at_start(self) -> None:
-        """What Grafana does with grafana.ini when it starts (pkg/setting, sqlstore)."""
+    def _read_config_at_start(self) -> list[str]:
+        """What Grafana does with grafana.ini when it starts (pkg/setting, sqlstore).
+
+        Returns what it prints if it exits, else an empty list.
+        """
         parser = configparser.ConfigParser(interpolation=None)
         parser.read_string(self.files.get("grafana.ini", ""))
         security = parser["security"] if parser.has_section("security") else {}
@@ -219,18 +251,55 @@ class FakeGrafana:
         if password.startswith("$__file{"):
             path = password.removeprefix("$__file{").removesuffix("}")
             if path != str(grafana.ADMIN_PASSWORD_FILE) or PASSWORD_FILE not in self.files:
-                # pkg/setting/expanders.go: the file expander fails, Grafana exits.
-                raise grafana.GrafanaError(f"grafana-server exited: open {path}: no such file")
+                # pkg/setting/expanders.go expandConfig, before logging is set up; main prints.
+                return [
+                    "Error: ✗ got error while expanding security.admin_password with expander "
+                    f"'file': stat {path}: no such file or directory"
+                ]
             password = self.files[PASSWORD_FILE].strip()
         if not self.database_created:
             # sqlstore ensureMainOrgAndAdminUser: only while the user table is empty.
             self.database_created = True
             self.admin_user = security.get("admin_user", "admin")
             self.admin_password = password
+        return []
+
+    def _listen(self, port: int) -> list[str]:
+        """What Grafana 10.x-11.x print when the HTTP server cannot listen (http_server.go)."""
+        if port in self.ports_in_use:
+            why = "address already in use"
+        elif port < 1024 and not self.low_ports:
+            # The packaged unit: User=grafana, CapabilityBoundingSet= (no capability at all).
+            why = "permission denied"
+        else:
+            return []
+        error = f"failed to open listener on address :{port}: listen tcp :{port}: bind: {why}"
+        return [
+            'logger=settings t=2026-11-25T10:00:00Z level=info msg="Starting Grafana" '
+            "version=11.3.0",
+            'logger=server t=2026-11-25T10:00:01Z level=error msg="Stopped background service" '
+            f'service=*api.HTTPServer reason="{error}"',
+            f"Error: ✗ *api.HTTPServer run error: {error}",
+        ]
+
+    def allow_low_ports(self, port: int) -> bool:
+        wanted = port < 1024
+        changed, self.low_ports = wanted != self.low_ports, wanted
+        if changed:
+            self.actions.append(("low-ports", str(wanted)))
+        return changed
 
     def stop(self) -> None:
-        self.running = False
+        self.running, self.port = False, None
+        self.low_ports = False
         self.actions.append(("stop", SERVICE))
+
+    def settle(self) -> None:
+        """Forget what earlier hooks did (the machine stays as they left it)."""
+        self.actions.clear()
+        self.api_calls.clear()
+        self.passwords_set = 0
+        self.waits = 0
 
     # Admin password
     def generate_password(self) -> str:

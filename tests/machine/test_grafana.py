@@ -1,0 +1,460 @@
+"""The Grafana charm on a real systemd machine, for everything that needs no Grafana binary.
+
+No registry here ships a Grafana package, and this tier builds none: installing Grafana, the
+packaged grafana-server unit and its start/restart/stop stay in tests/integration. What runs
+here is real: the charm's hooks (driven by juju.Unit, nothing patched), its workload module
+(`run_workload`), gpg, apt-get, dpkg, systemd as PID 1, file modes and owners at the real
+paths. apt.grafana.com is made unreachable on purpose (/etc/hosts points it at 127.0.0.1, where
+nothing listens on 443), so the outcome is the same on a host with full network (CI) and here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import pathlib
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from juju import Status, Unit, run_workload
+from machine import Machine
+
+KEYRING = "/etc/apt/keyrings/grafana.asc"
+SOURCES = "/etc/apt/sources.list.d/grafana.list"
+PINNED = "B53AE77BADB630A683046005963FA27710458545"
+SHIPPED_DASHBOARDS = "/lab/charms/grafana/src/dashboards"
+GNUPG = "/root/lab-gnupg"
+# No grafana-deb attached: what the charm gets is an empty file (GRAFANA-FACTS item 10).
+NO_DEB = {"grafana-deb": "/dev/null"}
+
+
+def workload(machine: Machine, code: str) -> Any:
+    """Run a grafana.py step inside the machine; return what the code printed, as JSON."""
+    out = run_workload(machine, "grafana", "import grafana, json, pathlib\n" + code)
+    return json.loads(out) if out.strip() else None
+
+
+def stat(machine: Machine, path: str) -> str:
+    """`<octal mode> <user>:<group>` of a path inside the machine."""
+    return machine.run("stat", "-c", "%a %U:%G", path).stdout.strip()
+
+
+def apt_grafana_com_on_loopback(machine: Machine) -> None:
+    """Resolve apt.grafana.com to 127.0.0.1 inside the machine (the host's loopback too)."""
+    machine.sh("echo '127.0.0.1 apt.grafana.com' >> /etc/hosts")
+
+
+def apt_grafana_unreachable(machine: Machine) -> None:
+    """Make apt.grafana.com unreachable: on loopback, where nothing listens on 443."""
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", 443)) != 0, "something listens on 127.0.0.1:443"
+    apt_grafana_com_on_loopback(machine)
+
+
+def generated_key(machine: Machine) -> tuple[str, str]:
+    """Generate an OpenPGP key with the machine's gpg; return (armored key path, fingerprint)."""
+    # gpg needs its agent to make a secret key; the image has gpg (the charm's key check) only.
+    machine.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "gpg-agent")
+    uid = "Not Grafana <lab@example.invalid>"
+    gpg = f"gpg --homedir {GNUPG} --batch --passphrase ''"
+    machine.sh(
+        f"install -d -m 700 {GNUPG}\n"
+        f"{gpg} --quick-gen-key '{uid}' ed25519 sign never\n"
+        f"{gpg} --armor --export '{uid}' > /root/not-grafana.asc\n"
+    )
+    listing = machine.sh(f"{gpg} --with-colons --fingerprint '{uid}'")
+    fingerprint = next(
+        line.split(":")[9]
+        for line in listing.splitlines()
+        if line.startswith("fpr:")  # codespell:ignore fpr
+    )
+    return "/root/not-grafana.asc", fingerprint
+
+
+def nothing_of_grafana_written(machine: Machine) -> list[str]:
+    """The files an install from the repository writes that exist (there should be none)."""
+    paths = [KEYRING, SOURCES, "/etc/grafana/grafana.ini", "/etc/grafana/admin-password"]
+    found = [p for p in paths if machine.path(p).exists()]
+    status = machine.run("dpkg-query", "-W", "-f=${Status}", "grafana", check=False).stdout
+    if "installed" in status:
+        found.append(f"dpkg: grafana {status}")
+    return found
+
+
+@contextlib.contextmanager
+def impostor(machine: Machine, key_path: str) -> Iterator[None]:
+    """Make https://apt.grafana.com/gpg.key answer, inside the machine, with another key.
+
+    As a network that intercepts the lab's traffic would: the machine resolves apt.grafana.com
+    to 127.0.0.1 and trusts a CA made here, whose certificate for apt.grafana.com the server on
+    127.0.0.1:443 presents (the machine shares the host's network, so the test serves it).
+    """
+    directory = "/root/impostor"
+    machine.sh(
+        f"mkdir -p {directory} && cd {directory}\n"
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-keyout ca.key -out ca.crt -subj '/CN=Impostor CA' "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign "
+        "2>/dev/null\n"
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout site.key -out site.csr -subj /CN=apt.grafana.com 2>/dev/null\n"
+        "printf 'subjectAltName=DNS:apt.grafana.com\\nextendedKeyUsage=serverAuth\\n' > site.ext\n"
+        "openssl x509 -req -in site.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 "
+        "-extfile site.ext -out site.crt 2>/dev/null\n"
+        "cp ca.crt /usr/local/share/ca-certificates/impostor.crt\n"
+        "update-ca-certificates >/dev/null\n"
+    )
+    body = machine.path(key_path).read_bytes()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/gpg.key":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(
+        machine.path(f"{directory}/site.crt"), machine.path(f"{directory}/site.key")
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 443), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    apt_grafana_com_on_loopback(machine)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# --- a key that is not Grafana's --------------------------------------------------------------
+
+
+def test_a_key_that_is_not_grafanas_is_refused_with_nothing_written(machine: Machine):
+    key, fingerprint = generated_key(machine)
+
+    refused = workload(
+        machine,
+        f"key = pathlib.Path({key!r}).read_bytes()\n"
+        "try:\n"
+        "    grafana.install_from_repository(download=lambda url: key)\n"
+        "except grafana.KeyMismatchError as e:\n"
+        "    print(json.dumps(str(e)))\n",
+    )
+
+    assert refused == (
+        f"https://apt.grafana.com/gpg.key served {fingerprint}, not the pinned Grafana key "
+        f"{PINNED}; nothing installed"
+    )
+    assert nothing_of_grafana_written(machine) == []
+
+
+def test_the_install_hook_blocks_on_a_key_that_is_not_grafanas(machine: Machine):
+    key, fingerprint = generated_key(machine)
+    grafana = Unit(machine, "grafana", resources=NO_DEB)
+
+    with impostor(machine, key):
+        result = grafana.run("install")
+
+    assert result.status == Status(
+        "blocked",
+        f"https://apt.grafana.com/gpg.key served {fingerprint}, not the pinned Grafana key "
+        f"{PINNED}; nothing installed",
+    )
+    assert nothing_of_grafana_written(machine) == []
+
+
+# --- the pinned key, a repository apt cannot reach -------------------------------------------
+
+
+def test_the_pinned_key_gets_a_keyring_and_source_root_0644(machine: Machine):
+    key, fingerprint = generated_key(machine)
+
+    workload(
+        machine,
+        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"grafana.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
+    )
+
+    assert stat(machine, KEYRING) == "644 root:root"
+    assert stat(machine, SOURCES) == "644 root:root"
+    assert machine.path(KEYRING).read_bytes() == machine.path(key).read_bytes()
+    assert machine.path(SOURCES).read_text() == (
+        f"deb [signed-by={KEYRING}] https://apt.grafana.com stable main\n"
+    )
+
+
+def test_an_unreachable_grafana_source_breaks_strict_apt_updates_on_the_machine(
+    machine: Machine,
+):
+    # What the charm's rollback (next test) is for. With the source in place and
+    # apt.grafana.com unreachable, plain apt only warns and other installs still work, but
+    # charmlibs-apt's update (`--error-on=any`), which the Prometheus and node-exporter charms
+    # run before they install, fails: a node-exporter unit on the Grafana machine could not
+    # install.
+    key, fingerprint = generated_key(machine)
+    apt_grafana_unreachable(machine)
+    workload(
+        machine,
+        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"grafana.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
+    )
+
+    plain = machine.run("apt-get", "update", check=False)
+    other = machine.run(
+        "apt-get", "install", "-y", "--no-install-recommends", "javascript-common", check=False
+    )
+    strict = workload(
+        machine,
+        "import subprocess\n"
+        "from charmlibs import apt\n"
+        "try:\n"
+        "    apt.update()\n"
+        "except subprocess.CalledProcessError as e:\n"
+        "    print(json.dumps(e.returncode))\n",
+    )
+
+    assert plain.returncode == 0
+    assert "W: Failed to fetch https://apt.grafana.com/dists/stable/InRelease" in plain.stderr
+    assert other.returncode == 0, other.stderr
+    assert strict == 100
+
+
+def test_apt_failing_is_a_grafana_error_with_apts_reason_and_the_source_is_removed(
+    machine: Machine,
+):
+    key, fingerprint = generated_key(machine)
+    apt_grafana_unreachable(machine)
+
+    outcome = workload(
+        machine,
+        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"key = pathlib.Path({key!r}).read_bytes()\n"
+        "try:\n"
+        "    grafana.install_from_repository(download=lambda url: key)\n"
+        "except grafana.GrafanaError as e:\n"
+        "    print(json.dumps([type(e).__name__, str(e)]))\n",
+    )
+
+    assert outcome is not None
+    kind, message = outcome
+    assert kind == "GrafanaError"
+    assert message.startswith(
+        "apt could not install grafana: E: Failed to fetch "
+        "https://apt.grafana.com/dists/stable/InRelease"
+    )
+    assert nothing_of_grafana_written(machine) == []
+    # The machine's apt is as it was: charmlibs-apt's strict update works again.
+    workload(machine, "from charmlibs import apt\napt.update()\n")
+
+
+# --- the install hook without apt.grafana.com ------------------------------------------------
+
+
+def test_the_install_hook_without_apt_grafana_com_blocks_and_retries_with_nothing_written(
+    machine: Machine,
+):
+    apt_grafana_unreachable(machine)
+    grafana = Unit(machine, "grafana", resources=NO_DEB)
+
+    installing = grafana.run("install")
+    retried = grafana.run("update_status")
+
+    for result in (installing, retried):
+        assert result.status.name == "blocked", result.status
+        assert result.status.message.startswith(
+            "install failed, retrying: cannot download https://apt.grafana.com/gpg.key: "
+        )
+        assert "Connection refused" in result.status.message
+    assert nothing_of_grafana_written(machine) == []
+    assert not machine.path("/etc/grafana").exists()
+    assert not machine.path("/var/lib/grafana").exists()
+    assert grafana.opened_ports == []
+
+
+# --- dashboards on a fresh machine -----------------------------------------------------------
+
+
+def test_dashboards_on_a_fresh_machine_create_their_directories_and_files(machine: Machine):
+    assert not machine.path("/var/lib/grafana").exists()
+
+    changed = workload(
+        machine,
+        f"first = grafana.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
+        f"again = grafana.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
+        "print(json.dumps([first, again]))\n",
+    )
+
+    assert changed == [True, False]
+    shipped = sorted(
+        p.name
+        for p in pathlib.Path(__file__).parents[2].glob("charms/grafana/src/dashboards/*.json")
+    )
+    written = sorted(p.name for p in machine.path("/var/lib/grafana/dashboards/juju").iterdir())
+    assert written == shipped
+    for directory in (
+        "/var/lib/grafana",
+        "/var/lib/grafana/dashboards",
+        "/var/lib/grafana/dashboards/juju",
+        "/etc/grafana",
+        "/etc/grafana/provisioning",
+        "/etc/grafana/provisioning/dashboards",
+    ):
+        assert stat(machine, directory) == "755 root:root", directory
+    provider = "/etc/grafana/provisioning/dashboards/juju.yaml"
+    assert stat(machine, provider) == "644 root:root"
+    for name in written:
+        assert stat(machine, f"/var/lib/grafana/dashboards/juju/{name}") == "644 root:root"
+    # The provider points Grafana at the directory the dashboards are in (the shipped value).
+    path = workload(
+        machine,
+        "import yaml\n"
+        f"doc = yaml.safe_load(pathlib.Path({provider!r}).read_text())\n"
+        "print(json.dumps(doc['providers'][0]['options']['path']))\n",
+    )
+    assert path == "/var/lib/grafana/dashboards/juju"
+
+
+# --- the low-port drop-in, read by the real systemd -------------------------------------------
+
+# NOT Grafana's unit and nothing runs from it: the test installs a unit named grafana-server only
+# as a carrier for the charm's drop-in, with the two lines of the packaged unit (10.x-13.x,
+# packaging/deb/systemd/grafana-server.service) that would keep the grafana user from binding a
+# port below 1024. It is never started.
+CARRIER = """\
+[Unit]
+Description=Carrier for the grafana charm's drop-in (tests/machine), not Grafana
+[Service]
+Type=simple
+ExecStart=/bin/false
+CapabilityBoundingSet=
+PrivateUsers=true
+[Install]
+WantedBy=multi-user.target
+"""
+DROPIN = "/etc/systemd/system/grafana-server.service.d/juju-low-ports.conf"
+
+
+def capabilities(machine: Machine) -> dict[str, str]:
+    out = machine.run(
+        "systemctl",
+        "show",
+        "grafana-server",
+        "--property=AmbientCapabilities,CapabilityBoundingSet,PrivateUsers",
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+@pytest.fixture
+def carrier(machine: Machine) -> Machine:
+    machine.path("/usr/lib/systemd/system/grafana-server.service").write_text(CARRIER)
+    machine.run("systemctl", "daemon-reload")
+    assert capabilities(machine) == {
+        "AmbientCapabilities": "",
+        "CapabilityBoundingSet": "",
+        "PrivateUsers": "yes",
+    }
+    return machine
+
+
+def test_a_port_below_1024_gets_a_drop_in_systemd_reads(carrier: Machine):
+    machine = carrier
+
+    changed = workload(
+        machine,
+        "print(json.dumps([grafana.allow_low_ports(80), grafana.allow_low_ports(80)]))\n",
+    )
+
+    assert changed == [True, False]
+    assert stat(machine, DROPIN) == "644 root:root"
+    # The charm reloaded systemd itself: nothing else ran between.
+    assert capabilities(machine) == {
+        "AmbientCapabilities": "cap_net_bind_service",
+        "CapabilityBoundingSet": "cap_net_bind_service",
+        "PrivateUsers": "no",
+    }
+
+
+def test_moving_back_above_1024_removes_the_drop_in(carrier: Machine):
+    machine = carrier
+    workload(machine, "grafana.allow_low_ports(80)\n")
+
+    changed = workload(machine, "print(json.dumps(grafana.allow_low_ports(3000)))\n")
+
+    assert changed is True
+    assert not machine.path(DROPIN).exists()
+    assert capabilities(machine)["PrivateUsers"] == "yes"
+    assert capabilities(machine)["AmbientCapabilities"] == ""
+
+
+def test_stop_disables_the_unit_and_removes_the_drop_in(carrier: Machine):
+    machine = carrier
+    machine.run("systemctl", "enable", "grafana-server")
+    workload(machine, "grafana.allow_low_ports(80)\n")
+
+    workload(machine, "grafana.stop()\n")
+
+    enabled = machine.run("systemctl", "is-enabled", "grafana-server", check=False).stdout
+    assert enabled.strip() == "disabled"
+    assert not machine.path(DROPIN).exists()
+    assert capabilities(machine)["AmbientCapabilities"] == ""
+
+
+# --- the files that hold secrets, at their real paths ----------------------------------------
+
+
+def test_files_with_secrets_are_root_grafana_0640_and_only_grafana_reads_them(machine: Machine):
+    # The user and group the .deb's postinst creates (packaging/deb/control/postinst), made here
+    # as it does: this machine has no Grafana package.
+    machine.run("addgroup", "--system", "grafana")
+    machine.run(
+        "adduser", "--system", "--ingroup", "grafana", "--no-create-home",
+        "--home", "/usr/share/grafana", "--shell", "/bin/false", "grafana",
+    )  # fmt: skip
+
+    workload(
+        machine,
+        "import dataclasses\n"
+        "@dataclasses.dataclass\n"
+        "class Source:\n"
+        "    uid: str = 'lab_prometheus2_0'\n"
+        "    name: str = 'lab/prometheus2/0'\n"
+        "    type: str = 'prometheus'\n"
+        "    url: str = 'http://10.0.0.7:9090'\n"
+        "    basic_auth_user: str = 'scraper'\n"
+        "    basic_auth_password: str = 'datasource-secret'\n"
+        "    json_data: dict = dataclasses.field(default_factory=dict)\n"
+        "grafana.write_admin_password('admin-secret')\n"
+        "grafana.write_config(grafana.render_config(\n"
+        "    port=3000, admin_user='admin', allow_anonymous_access=False,\n"
+        "    anonymous_role='Viewer', root_url='', log_level='info'))\n"
+        "grafana.write_datasources(grafana.render_datasources([Source()]))\n",
+    )
+
+    secrets = {
+        "/etc/grafana/admin-password": "admin-secret",
+        "/etc/grafana/grafana.ini": "admin_password = $__file{/etc/grafana/admin-password}",
+        "/etc/grafana/provisioning/datasources/juju.yaml": "datasource-secret",
+    }
+    for path, content in secrets.items():
+        assert stat(machine, path) == "640 root:grafana", path
+        as_grafana = machine.run("runuser", "-u", "grafana", "--", "cat", path, check=False)
+        assert as_grafana.returncode == 0, as_grafana.stderr
+        assert content in as_grafana.stdout
+        as_nobody = machine.run("runuser", "-u", "nobody", "--", "cat", path, check=False)
+        assert as_nobody.returncode != 0
+        assert "Permission denied" in as_nobody.stderr
