@@ -432,23 +432,14 @@ def signal_reload() -> None:
 
 
 def journal(after: str | None) -> tuple[list[str], str]:
-    """Read the prometheus unit's journal: the messages after cursor `after`, and a new cursor.
+    """Read Prometheus's own journal lines after cursor `after`; return them and the cursor.
 
-    `after=None` reads no messages, only the cursor of the latest one (for a later read);
-    `after=""` (a unit that had no messages when the cursor was taken) reads them all. When
-    journalctl fails, no messages and the same cursor.
+    `after=None` reads nothing and only takes a cursor (before the reload is signalled);
+    `after=""` (the journal was empty when the cursor was taken) reads all of them.
     """
-    where = {None: ["--lines=1"], "": []}.get(after, [f"--after-cursor={after}"])
-    result = subprocess.run(
-        ["journalctl", f"--unit={SERVICE}", "--output=cat", "--show-cursor", "--quiet", *where],
-        capture_output=True,
-        text=True,
-    )
-    lines = result.stdout.splitlines() if result.returncode == 0 else []
-    cursor = after or ""
-    if lines and lines[-1].startswith("-- cursor: "):
-        cursor = lines.pop().removeprefix("-- cursor: ")
-    return ([] if after is None else lines), cursor
+    if after is None:
+        return [], packaged_service.journal_cursor() or ""
+    return packaged_service.service_log(SERVICE, after or None), after
 
 
 def _reload_metrics() -> tuple[float, float] | None:

@@ -33,7 +33,7 @@ LIBID = "530c585821d540c08d0bc47135aced22"
 # Increment on an incompatible API change.
 LIBAPI = 0
 # Increment on every released change.
-LIBPATCH = 1
+LIBPATCH = 2
 
 # Where drop-ins for packaged units go (tests point it elsewhere).
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -99,7 +99,7 @@ def start(
     Raises:
         charmlibs.systemd.SystemdError: systemctl itself refused (no such unit, say).
     """
-    cursor = _journal_cursor()
+    cursor = journal_cursor()
     subprocess.run(["systemctl", "reset-failed", service], capture_output=True, check=False)
     if restart:
         systemd.service_restart(service)
@@ -172,8 +172,8 @@ def _died(unit: dict[str, str]) -> bool:
     )
 
 
-def _journal_cursor() -> str | None:
-    """Return the journal's current end, to read only what is logged after it."""
+def journal_cursor() -> str | None:
+    """Return the journal's current end, to read only what is logged after it (None if empty)."""
     out = subprocess.run(
         ["journalctl", "--lines=0", "--show-cursor", "--quiet"],
         capture_output=True,
