@@ -47,6 +47,27 @@ def test_a_taken_port_is_named_with_the_cause(port):
     )
 
 
+def test_a_collector_s_complaint_from_the_next_attempt_is_not_taken_for_the_cause(port):
+    # Seen on a booted machine (tests/machine): systemd restarts the exporter at once, and when
+    # the charm reads the journal, the next attempt has only got as far as a collector's error
+    # (a container has no /run/udev/data), after the line that made the first attempt exit.
+    udev = "--path.udev.data=/nonexistent"
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        first = fail(f"--web.listen-address=127.0.0.1:{port}", udev)
+        second = fail(f"--web.listen-address=127.0.0.1:{port}", udev)
+    complaint = next(
+        i for i, line in enumerate(second) if "level=error collector=diskstats" in line
+    )
+
+    reason = node_exporter.failure_reason(first + second[: complaint + 1])
+
+    assert reason == (
+        f"prometheus-node-exporter cannot listen on 127.0.0.1:{port}: address already in use"
+    )
+
+
 def test_an_unknown_flag_is_quoted():
     log = fail("--no-such-flag")
 
