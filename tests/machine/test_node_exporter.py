@@ -11,7 +11,6 @@ data the node-exporter unit published.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import re
 import socket
@@ -328,59 +327,64 @@ def test_remove_stops_disables_and_drops_the_drop_in_without_blocking(unit: Unit
 # --- scraped by the Prometheus charm -------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Scraped:
-    """A node-exporter unit and a Prometheus unit on one machine, related by metrics-endpoint."""
-
-    exporter: Unit
-    prometheus: Unit
-    relation: int  # the exporter's side
-    logs: list[tuple[str, str]]  # the Prometheus unit's, from the hook that read the relation
-
-    @property
-    def published(self) -> dict[str, Any]:
-        return self.exporter.relation(self.relation)
+def fail_a_systemd_unit(machine: Machine, name: str) -> None:
+    """Make a systemd unit on the machine fail, as a broken service of a lab would."""
+    machine.path(f"/etc/systemd/system/{name}").write_text(
+        "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\nExecStart=/bin/false\n"
+    )
+    machine.run("systemctl", "daemon-reload")
+    machine.run("systemctl", "start", name, check=False)
+    state = machine.run("systemctl", "is-failed", name, check=False).stdout.strip()
+    assert state == "failed"
 
 
-@pytest.fixture
-def scraped(unit: Unit) -> Scraped:
-    """The exporter and the Prometheus charm on its machine, fed what the exporter published."""
+def test_a_related_prometheus_scrapes_it_with_juju_topology_and_sees_a_failed_unit(unit: Unit):
+    # One test for what Prometheus sees of the machine: each needs both charms installed.
     machine = unit.machine
-    unit.networks["metrics-endpoint"] = machine_address(machine)
+    fail_a_systemd_unit(machine, "lab-broken.service")
+    address = machine_address(machine)
+    unit.networks["metrics-endpoint"] = address
     relation = unit.relate("metrics-endpoint", "prometheus")
     unit.run("relation_joined", relation=relation, remote_unit="prometheus/0")
     published = unit.relation(relation)
+    assert published["local_unit_data"]["prometheus_scrape_unit_address"] == address
     prometheus = Unit(
         machine, "prometheus", config={"scrape-interval": "5s", "scrape-timeout": "5s"}
     )
     assert prometheus.run("install").status.name == "active"
+    # Exactly what the node-exporter unit published, as Juju would hand it over.
     scrape = prometheus.relate(
         "metrics-endpoint",
         "node-exporter",
         app_data=dict(published["local_app_data"]),
         units_data={0: dict(published["local_unit_data"])},
     )
+
     result = prometheus.run("relation_changed", relation=scrape, remote_unit="node-exporter/0")
+
     assert result.status.name == "active", result.status
-    return Scraped(unit, prometheus, relation, result.logs)
-
-
-def test_scraped_by_a_related_prometheus_with_juju_topology(scraped: Scraped):
-    address = machine_address(scraped.exporter.machine)
-    assert scraped.published["local_unit_data"]["prometheus_scrape_unit_address"] == address
-
     up = wait_for(
         lambda: query('up{juju_application="node-exporter"} == 1'),
         timeout=60,
         what="Prometheus to scrape the exporter",
     )
-
     labels = up[0]["metric"]
     assert labels["instance"] == f"{address}:9100"
-    assert labels["juju_model"] == scraped.exporter.model[0]
-    assert labels["juju_model_uuid"] == scraped.exporter.model[1]
+    assert labels["juju_model"] == unit.model[0]
+    assert labels["juju_model_uuid"] == unit.model[1]
     assert labels["juju_unit"] == "node-exporter/0"
-    assert query('node_load1{juju_application="node-exporter",juju_unit="node-exporter/0"}')
+    # NodeSystemdUnitFailed: the failed unit's series, and the rule's own expression as
+    # node-exporter sent it, finds it (the rule then fires once its `for` has passed).
+    failed = query('node_systemd_unit_state{state="failed",name="lab-broken.service"} == 1')
+    assert failed[0]["metric"]["juju_unit"] == "node-exporter/0"
+    rules = json.loads(published["local_app_data"]["alert_rules"])
+    expr = next(
+        rule["expr"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if rule["alert"] == "NodeSystemdUnitFailed"
+    )
+    assert [series["metric"]["name"] for series in query(expr)] == ["lab-broken.service"]
     # node-exporter sends its rules with the juju_* labels COS gives them; this Prometheus
     # (main, before issue 10) refuses remote juju_* labels, so no rule of it is loaded.
     loaded = [
@@ -388,40 +392,10 @@ def test_scraped_by_a_related_prometheus_with_juju_topology(scraped: Scraped):
         for group in prometheus_api("/api/v1/rules")["data"]["groups"]
         for rule in group["rules"]
     ]
-    refused = [message for _, message in scraped.logs if "is reserved" in message]
+    refused = [message for _, message in result.logs if "is reserved" in message]
     assert not [name for name in loaded if name.startswith("Node")], loaded
-    assert len(refused) == 5, scraped.logs
-    observed("scraped", up=up[0]["value"][1], labels=labels, rules_loaded=loaded)
-
-
-def test_a_failed_systemd_unit_meets_the_node_systemd_unit_failed_condition(scraped: Scraped):
-    machine = scraped.exporter.machine
-    machine.path("/etc/systemd/system/lab-broken.service").write_text(
-        "[Unit]\nDescription=A unit that fails\n[Service]\nType=oneshot\nExecStart=/bin/false\n"
-    )
-    machine.run("systemctl", "daemon-reload")
-    machine.run("systemctl", "start", "lab-broken.service", check=False)
-    state = machine.run("systemctl", "is-failed", "lab-broken.service", check=False)
-    assert state.stdout.strip() == "failed"
-
-    failed = wait_for(
-        lambda: query('node_systemd_unit_state{state="failed",name="lab-broken.service"} == 1'),
-        timeout=60,
-        what="the failed unit in Prometheus",
-    )
-
-    assert failed[0]["metric"]["juju_unit"] == "node-exporter/0"
-    # The NodeSystemdUnitFailed rule's own expression, as node-exporter published it, finds it.
-    rules = json.loads(scraped.published["local_app_data"]["alert_rules"])
-    expr = next(
-        rule["expr"]
-        for group in rules["groups"]
-        for rule in group["rules"]
-        if rule["alert"] == "NodeSystemdUnitFailed"
-    )
-    firing = query(expr)
-    assert [series["metric"]["name"] for series in firing] == ["lab-broken.service"]
-    observed("systemd unit failed", series=failed[0]["metric"], expr=expr)
+    assert len(refused) == 5, result.logs
+    observed("scraped", up=up[0]["value"][1], labels=labels, failed=failed, rules_loaded=loaded)
 
 
 # --- two units of two principals on one machine --------------------------------------------
