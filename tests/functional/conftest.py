@@ -5,6 +5,12 @@ Needs Debian's or Ubuntu's `prometheus` package (/usr/bin/prometheus and /usr/bi
 there), and Prometheus is started the way the packaged systemd unit starts it:
 `prometheus $ARGS`, with ARGS read from the flags file the charm wrote, on a free port, and
 always stopped afterwards. Exporters started here are stopped the same way.
+
+There is no systemd here, so the two thin functions of the module that need it are replaced for
+a started Prometheus (tools/standins.py): `signal_reload` (systemctl reload, whose ExecReload
+sends SIGHUP) sends SIGHUP to the process the test started, and `journal` reads that process's
+log output instead of journald. Everything else in a reload stays real: the confirmation from
+Prometheus's /metrics, and Prometheus's own reasons. tests/machine runs the real systemd path.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ sys.path[:0] = [
 
 import loopback  # noqa: E402
 import prometheus  # noqa: E402
+import standins  # noqa: E402
 
 
 def _wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
@@ -122,8 +129,13 @@ def run_prometheus(
 
 
 @pytest.fixture
-def start_prometheus(paths: prometheus.Paths) -> Iterator[Callable[[], RunningPrometheus]]:
-    """Return a function that starts Prometheus from the written flags and waits for ready."""
+def start_prometheus(
+    paths: prometheus.Paths, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], RunningPrometheus]]:
+    """Return a function that starts Prometheus from the written flags and waits for ready.
+
+    The module's reload then signals that process and reads its log (see the module docstring).
+    """
     with contextlib.ExitStack() as started:
 
         def start() -> RunningPrometheus:
@@ -141,7 +153,11 @@ def start_prometheus(paths: prometheus.Paths) -> Iterator[Callable[[], RunningPr
             ).rstrip("/")
             log = paths.config_dir.parent / "prometheus.log"
             base_url = f"http://127.0.0.1:{port}{prefix}"
-            return started.enter_context(run_prometheus(args, log, base_url))
+            running = started.enter_context(run_prometheus(args, log, base_url))
+            pid = running.process.pid
+            monkeypatch.setattr(prometheus, "signal_reload", standins.sighup(lambda: pid))
+            monkeypatch.setattr(prometheus, "journal", standins.journal_of(log))
+            return running
 
         yield start
 

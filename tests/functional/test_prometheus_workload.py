@@ -10,10 +10,14 @@ import json
 import os
 import shutil
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import loopback
+import metrics_endpoint
 import prometheus
 import pytest
 import scrape
@@ -154,26 +158,82 @@ def test_legacy_http_relation_target_is_scraped(
     wait_for(lambda: target_health(running, job["job_name"]) == "up", what="http target up")
 
 
-def test_changed_config_is_applied_by_reload_without_restart(
+def test_changed_config_is_applied_by_reload_signal_in_the_same_process(
     paths, start_prometheus, metrics_server, port, wait_for
 ):
     configure(port)
     running = start_prometheus()
+    pid = running.process.pid
     before = running.get("/api/v1/status/runtimeinfo")["data"]
 
     jobs = relation_jobs(metrics_server)
     result = configure(port, jobs=jobs)
     seconds = prometheus.reload()
 
+    # reload() returned: Prometheus's own metrics confirmed it. Check the effect independently.
     assert result.changed
     assert 0 < seconds < 10
     loaded = yaml.safe_load(running.get("/api/v1/status/config")["data"]["yaml"])
     assert [job["job_name"] for job in loaded["scrape_configs"]][1:] == [jobs[0]["job_name"]]
     after = running.get("/api/v1/status/runtimeinfo")["data"]
     assert after["reloadConfigSuccess"]
-    assert after["startTime"] == before["startTime"]  # the same process: not restarted
+    # The same process, not restarted: the PID that got SIGHUP is alive and started no later.
+    assert running.process.pid == pid
     assert running.process.poll() is None
+    assert after["startTime"] == before["startTime"]
     wait_for(lambda: running.query("lab_widgets"), what="the new job's series")
+
+
+@pytest.mark.parametrize("path", ["/-/quit", "/-/reload"])
+def test_lifecycle_endpoints_are_refused_and_prometheus_keeps_running(
+    paths, start_prometheus, port, path
+):
+    configure(port)
+    running = start_prometheus()
+
+    request = urllib.request.Request(f"{running.base_url}{path}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+
+    assert refused.value.code == 403  # "Lifecycle API is not enabled."
+    time.sleep(0.5)  # a quit would take effect at once
+    assert running.process.poll() is None
+    assert "Ready" in running.get("/-/ready")
+
+
+def test_the_fast_dumper_writes_what_pyyaml_writes_and_pure_python_the_same_config(
+    paths, monkeypatch
+):
+    def render() -> str:
+        units = {f"w/{n}": {"prometheus_scrape_unit_address": f"10.0.0.{n}"} for n in range(50)}
+        job = {"static_configs": [{"targets": ["*:80"], "labels": {"note": "x: 'y' \"z\" #"}}]}
+        return prometheus.render_config(
+            scrape_interval="15s",
+            scrape_timeout="10s",
+            evaluation_interval="15s",
+            external_labels={"site": "lab", "empty": "", "yes": "true"},
+            scrape_configs=[
+                {"job_name": "own", "sample_limit": 10, "honor_labels": True, "params": {}},
+                *scrape.cos_jobs(
+                    {"scrape_jobs": json.dumps([job])}, units, APP, scrape_interval="15s"
+                ),
+            ],
+        )
+
+    assert issubclass(prometheus._DUMPER, yaml.CSafeDumper)  # PyYAML's wheels carry libyaml
+    fast = render()
+    monkeypatch.setattr(prometheus, "_DUMPER", yaml.CSafeDumper)
+    libyaml = render()
+    monkeypatch.setattr(prometheus, "_DUMPER", yaml.SafeDumper)
+    monkeypatch.setattr(prometheus, "_LOADER", yaml.SafeLoader)
+    pure = render()
+
+    assert fast == libyaml
+    # Pure Python wraps long quoted strings elsewhere; the configuration is the same.
+    assert yaml.safe_load(pure) == yaml.safe_load(fast)
+    assert prometheus.install_config(pure, {}).changed
+    assert prometheus.check_live_config() is None
+    assert prometheus.job_count() == 51
 
 
 def test_unchanged_config_writes_nothing(paths, port):
@@ -189,39 +249,129 @@ def test_unchanged_config_writes_nothing(paths, port):
     assert paths.defaults.stat().st_mtime_ns == flags_mtime
 
 
-def test_relation_alert_rules_are_loaded_by_prometheus(paths, start_prometheus, port):
-    groups = scrape.cos_rules(
-        {
-            "alert_rules": json.dumps(
-                {
-                    "groups": [
-                        {
-                            "name": "widgets",
-                            "rules": [
-                                {
-                                    "alert": "WidgetsDown",
-                                    "expr": "up == 0",
-                                    "for": "1m",
-                                    "labels": {"severity": "page"},
-                                    "annotations": {"summary": "{{ $labels.instance }}"},
-                                },
-                            ],
-                        }
-                    ]
-                }
-            )
-        },
-        APP,
+def cos_relation(topology: scrape.Topology, target_port: int, **app_data: str):
+    """The jobs and rules of a COS metrics-endpoint relation with one unit on 127.0.0.1."""
+    data = {
+        "scrape_metadata": json.dumps(
+            {
+                "model": topology.model,
+                "model_uuid": topology.model_uuid,
+                "application": topology.application,
+                "unit": f"{topology.application}/0",
+                "charm_name": topology.application,
+            }
+        ),
+        "scrape_jobs": json.dumps(
+            [{"job_name": "app", "static_configs": [{"targets": [f"*:{target_port}"]}]}]
+        ),
+        **app_data,
+    }
+    units = {f"{topology.application}/0": {"prometheus_scrape_unit_address": "127.0.0.1"}}
+    declared = scrape.cos_topology(data, topology)
+    return (
+        scrape.cos_jobs(data, units, declared, scrape_interval="1s"),
+        scrape.cos_rules(data, declared),
     )
-    assert groups is not None
-    configure(port, rules={"juju_lab_2f5e6d0a_widgets.rules": prometheus.render_rules(groups)})
+
+
+def test_rules_as_cos_sends_them_load_scoped_and_fire_only_for_their_application(
+    paths, start_prometheus, port, wait_for
+):
+    # The wire format of canonical/prometheus-k8s-operator's prometheus_scrape provider (via
+    # cosl's AlertRules): groups named <model>_<uuid8>_<app>_<name>_rules, every rule labelled
+    # with juju_model, juju_model_uuid, juju_application and juju_charm; expressions as written
+    # (`up < 1`, COS's own HostDown) or already scoped by the provider's cos-tool.
+    labels = {**APP.labels(), "juju_charm": "widgets"}
+    alert_rules = {
+        "groups": [
+            {
+                "name": "lab_2f5e6d0a_widgets_HostHealth_rules",
+                "rules": [
+                    {
+                        "alert": "HostDown",
+                        "expr": "up < 1",
+                        "for": "0s",  # COS sends 5m; 0s so that it fires within the test
+                        "labels": {"severity": "critical", **labels},
+                        "annotations": {"summary": "Host '{{ $labels.instance }}' is down."},
+                    },
+                    {
+                        "alert": "HostMetricsMissing",
+                        "expr": "absent(up)",
+                        "for": "0s",
+                        "labels": {"severity": "warning", **labels},
+                    },
+                ],
+            },
+            {
+                "name": "lab_2f5e6d0a_widgets_app_rules",
+                "rules": [
+                    {
+                        "record": "widgets:up:avg",
+                        "expr": 'avg(up{juju_application="widgets",juju_model="lab",'
+                        f'juju_model_uuid="{APP.model_uuid}"}})',
+                        "labels": labels,
+                    }
+                ],
+            },
+        ]
+    }
+    # Two applications whose targets are both down: nothing listens on these ports.
+    widgets_port, db_port = loopback.free_port(), loopback.free_port()
+    widgets_jobs, rules = cos_relation(APP, widgets_port, alert_rules=json.dumps(alert_rules))
+    db_jobs, _ = cos_relation(scrape.Topology("lab", APP.model_uuid, "db"), db_port)
+    assert rules.left_out == 0
+    configure(
+        port,
+        jobs=[*widgets_jobs, *db_jobs],
+        rules={
+            "juju_lab_2f5e6d0a_widgets.rules": prometheus.render_rules({"groups": rules.groups})
+        },
+    )
 
     running = start_prometheus()
 
-    [group] = running.get("/api/v1/rules")["data"]["groups"]
-    [rule] = group["rules"]
-    assert rule["name"] == "WidgetsDown"
-    assert rule["labels"] == {"severity": "page", **APP.labels()}
+    loaded = {
+        rule["name"]: rule
+        for group in running.get("/api/v1/rules")["data"]["groups"]
+        for rule in group["rules"]
+    }
+    assert set(loaded) == {"HostDown", "HostMetricsMissing", "widgets:up:avg"}
+    # As Prometheus prints a selector: matchers in name order.
+    scope = f'juju_application="widgets",juju_model="lab",juju_model_uuid="{APP.model_uuid}"'
+    assert loaded["HostDown"]["query"] == f"up{{{scope}}} < 1"
+    assert loaded["HostMetricsMissing"]["query"] == f"absent(up{{{scope}}})"
+    assert loaded["HostDown"]["labels"] == {"severity": "critical", **labels}
+    # Both targets are down, so an unscoped `up < 1` would fire twice.
+    wait_for(lambda: len(running.query("up < 1")) == 2, timeout=30, what="both targets down")
+    firing = wait_for(
+        lambda: [
+            a for a in running.get("/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"
+        ],
+        timeout=30,
+        what="HostDown to fire",
+    )
+    time.sleep(2)  # two more evaluations: nothing else may start firing
+    alerts = running.get("/api/v1/alerts")["data"]["alerts"]
+    assert [(a["labels"]["alertname"], a["labels"]["instance"]) for a in alerts] == [
+        ("HostDown", f"127.0.0.1:{widgets_port}")
+    ]
+    assert firing[0]["labels"]["juju_application"] == "widgets"
+    [record] = wait_for(lambda: running.query("widgets:up:avg"), what="the recording rule")
+    assert record["value"][1] == "0"
+
+
+def test_the_node_exporter_charms_rules_are_all_kept_by_this_charms_parser():
+    sender = metrics_endpoint.Topology("lab", APP.model_uuid, "node", "node/0", "node-exporter")
+    app_data = metrics_endpoint.app_data(sender, 9100)  # as its leader writes it
+    sent = [r["alert"] for g in metrics_endpoint.alert_rules(sender)["groups"] for r in g["rules"]]
+
+    rules = scrape.cos_rules(app_data, scrape.cos_topology(app_data, APP))
+
+    assert rules.left_out == 0
+    assert [rule["alert"] for group in rules.groups for rule in group["rules"]] == sent
+    for rule in (rule for group in rules.groups for rule in group["rules"]):
+        assert rule["labels"]["juju_application"] == "node"
+        assert rule["labels"]["juju_charm"] == "node-exporter"
 
 
 def test_promtool_rejection_keeps_the_live_files(paths, port):
@@ -337,14 +487,60 @@ def test_validate_reports_a_broken_live_file(paths, port):
     assert "prometheus.yml" in error
 
 
-def test_reload_refused_by_prometheus_raises_its_message(paths, start_prometheus, port):
+def test_reload_refused_by_prometheus_raises_its_reason(paths, start_prometheus, port):
     configure(port)
-    start_prometheus()
+    running = start_prometheus()
     # Only a file changed behind the charm's back can get past promtool into a reload.
     paths.config.write_text("global: [not, a, mapping]\n")
 
-    with pytest.raises(prometheus.ReloadError, match="failed to reload config"):
-        prometheus.reload()
+    with pytest.raises(prometheus.ReloadError) as refused:
+        prometheus.reload(timeout=10)
+
+    assert str(refused.value).startswith("couldn't load configuration")
+    assert "cannot unmarshal !!seq" in str(refused.value)
+    assert running.process.poll() is None
+
+
+def test_a_second_refused_reload_is_told_from_one_not_done_yet(paths, start_prometheus, port):
+    configure(port)
+    start_prometheus()
+    paths.config.write_text("global: [not, a, mapping]\n")
+    with pytest.raises(prometheus.ReloadError, match="couldn't load configuration"):
+        prometheus.reload(timeout=10)
+    # prometheus_config_last_reload_successful is 0 already: no metric changes this time.
+    paths.config.write_text("global: {scrape_interval: often}\n")
+
+    with pytest.raises(prometheus.ReloadError) as again:
+        prometheus.reload(timeout=10)
+
+    assert "not a valid duration string" in str(again.value)
+
+
+def test_a_reload_after_a_refused_one_is_confirmed_when_it_works(paths, start_prometheus, port):
+    configure(port)
+    running = start_prometheus()
+    good = paths.config.read_text()
+    paths.config.write_text("global: [not, a, mapping]\n")
+    with pytest.raises(prometheus.ReloadError):
+        prometheus.reload(timeout=10)
+    paths.config.write_text(good)
+
+    prometheus.reload(timeout=10)
+
+    assert running.get("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"]
+
+
+def test_a_rule_file_prometheus_cannot_load_is_the_reason_given(paths, start_prometheus, port):
+    configure(port)
+    start_prometheus()
+    # promtool passed it; Prometheus cannot read it (as when permissions are wrong).
+    unreadable = paths.rules_dir / "juju_x.rules"
+    unreadable.write_text("groups: [")
+
+    with pytest.raises(prometheus.ReloadError) as refused:
+        prometheus.reload(timeout=10)
+
+    assert "juju_x.rules" in str(refused.value)
 
 
 def test_hostile_relation_strings_cannot_inject_yaml(paths, port):

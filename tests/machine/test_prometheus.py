@@ -169,6 +169,34 @@ def test_a_config_change_reloads_with_the_same_pid_and_queries_keep_answering(un
     assert failures == []
 
 
+def test_the_reload_action_goes_through_systemd_and_reports_a_refusal_with_its_reason(
+    unit: Unit,
+):
+    machine = unit.machine
+    pid = main_pid(machine)
+
+    result = unit.run("action", action="reload")
+    assert result.action_failure is None
+    assert result.action_results is not None
+    assert result.action_results["duration-ms"] >= 0
+
+    # Someone edits the live file by hand, past promtool: SIGHUP makes Prometheus refuse it.
+    live = machine.path(CONFIG).read_text()
+    machine.path(CONFIG).write_text(live.replace("scrape_interval: 15s", "scrape_interval: 1x"))
+    result = unit.run("action", action="reload")
+
+    assert result.action_failure is not None
+    assert result.action_failure.startswith("Prometheus refused to reload: ")
+    assert "1x" in result.action_failure
+    assert main_pid(machine) == pid
+    assert is_active(machine) == "active"
+    metrics = urllib.request.urlopen("http://127.0.0.1:9090/metrics", timeout=5).read().decode()
+    assert "prometheus_config_last_reload_successful 0" in metrics
+    result = unit.run("action", action="validate-configuration")
+    assert result.action_results is not None
+    assert result.action_results["valid"] == "false"
+
+
 def test_a_flag_change_restarts_with_a_new_pid(unit: Unit):
     machine = unit.machine
     pid = main_pid(machine)

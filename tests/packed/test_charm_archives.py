@@ -58,6 +58,14 @@ def test_archive_venv_carries_the_runtime_dependencies(name: str):
         )
 
 
+def test_prometheus_archive_carries_the_promql_parser_and_its_compiled_module():
+    files = archive("prometheus").namelist()
+
+    packed = [f for f in files if "/site-packages/promql_parser/" in f]
+    assert any(f.endswith("/__init__.py") for f in packed), "promql_parser missing"
+    assert any(f.endswith(".so") for f in packed), "promql_parser's extension missing"
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_archive_is_built_for_jammy_amd64(name: str):
     manifest = yaml.safe_load(archive(name).read("manifest.yaml"))

@@ -159,6 +159,8 @@ class PrometheusCharm(ops.CharmBase):
         # A reload Prometheus refused stays pending, with its reason, until one succeeds: the
         # new files are already in place, so a later hook would otherwise see nothing to do.
         # Why Prometheus last failed to start, for which flags and when: see _start.
+        # Rules from relations that were left out (unparsable, malformed, refused by promtool),
+        # counted when the files are rendered and shown in status until none are.
         self._stored.set_default(
             rejected="",
             reload_pending=False,
@@ -166,6 +168,7 @@ class PrometheusCharm(ops.CharmBase):
             start_failure="",
             start_failed_flags="",
             start_failed_at=0.0,
+            rules_left_out=0,
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
         # Per dispatch: apt's complaint if the install failed; whether the unit is going away.
@@ -220,8 +223,9 @@ class PrometheusCharm(ops.CharmBase):
             external_labels=config.labels,
             scrape_configs=self._scrape_configs(config),
         )
+        rule_files, rule_counts, left_out = self._rule_files()
         try:
-            result = prometheus.install_config(rendered, self._rule_files())
+            result = prometheus.install_config(rendered, rule_files)
         except prometheus.ConfigError as e:
             logger.error("prometheus.yml not installed, promtool rejected it: %s", e)
             self._stored.rejected = str(e)
@@ -229,6 +233,8 @@ class PrometheusCharm(ops.CharmBase):
         self._stored.rejected = ""
         for name, error in result.rejected_rules.items():
             logger.warning("rule file %s left out, promtool rejected it: %s", name, error)
+            left_out += rule_counts[name]
+        self._stored.rules_left_out = left_out
 
         args = prometheus.flags(
             port=config.web_port,
@@ -321,7 +327,14 @@ class PrometheusCharm(ops.CharmBase):
             event.add_status(ops.WaitingStatus("prometheus is starting"))
         jobs = prometheus.job_count()
         noun = "scrape job" if jobs == 1 else "scrape jobs"
-        event.add_status(ops.ActiveStatus(f"serving {jobs} {noun} on :{config.web_port}"))
+        left_out = self._stored.rules_left_out
+        note = (
+            f"; {left_out} {'rule' if left_out == 1 else 'rules'} from relations left out"
+            " (see juju debug-log)"
+            if left_out
+            else ""
+        )
+        event.add_status(ops.ActiveStatus(f"serving {jobs} {noun} on :{config.web_port}{note}"))
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         self._removing = True
@@ -376,21 +389,36 @@ class PrometheusCharm(ops.CharmBase):
                 jobs.append(job)
         return scrape.unique_jobs(jobs)
 
-    def _rule_files(self) -> dict[str, str]:
-        """Return one rules file per metrics-endpoint application that sent valid rules."""
-        files = {}
+    def _rule_files(self) -> tuple[dict[str, str], dict[str, int], int]:
+        """Return one rules file per metrics-endpoint application that sent valid rules.
+
+        With it, how many rules each file holds, and how many rules were left out.
+        """
+        files: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        left_out = 0
         for relation in self.model.relations["metrics-endpoint"]:
             if relation.app is None:
                 continue
             app_data = relation.data[relation.app]
             topology = scrape.cos_topology(app_data, self._topology(relation.app.name))
-            groups = scrape.cos_rules(app_data, topology)
-            if groups:
-                # First come, first kept, like jobs in scrape.unique_jobs: an application
-                # claiming another's topology cannot replace that one's rules.
-                name = f"juju_{topology.identifier}.rules"
-                files.setdefault(name, prometheus.render_rules(groups))
-        return files
+            rules = scrape.cos_rules(app_data, topology)
+            left_out += rules.left_out
+            count = sum(len(group["rules"]) for group in rules.groups)
+            if not count:
+                continue
+            # First come, first kept, like jobs in scrape.unique_jobs: an application
+            # claiming another's topology cannot replace that one's rules.
+            name = f"juju_{topology.identifier}.rules"
+            if name in files:
+                logger.warning(
+                    "%s: rules for %s already sent by another application", name, relation.app.name
+                )
+                left_out += count
+                continue
+            files[name] = prometheus.render_rules({"groups": rules.groups})
+            counts[name] = count
+        return files, counts, left_out
 
     def _retention_size(self, config: PrometheusConfig) -> str:
         """Return retention-size as Prometheus takes it, a percentage turned into bytes."""

@@ -4,8 +4,9 @@ Three sources feed prometheus.yml besides the charm's own self-scrape job: the `
 option (the operator's own YAML), the COS `prometheus_scrape` relation and the legacy `http`
 relation (both written by another administrator's charm). This module turns each into
 `scrape_configs` entries and rule groups made only of validated strings, numbers, lists and
-dicts; prometheus.yml is then produced with `yaml.safe_dump`, so no value can smuggle YAML
-structure into the file. Remote entries that fail validation are skipped with a warning.
+dicts; prometheus.yml is then produced by PyYAML's safe dumper, so no value can smuggle YAML
+structure into the file. Remote entries that fail validation are skipped with a warning. Rule
+expressions are scoped to their sender's topology on the parsed expression (see promql.py).
 
 No ops import: the charm passes relation data in as plain mappings.
 """
@@ -21,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
+
+import promql
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]{0,255}")
 _JUJU_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _UNIT_NAME = re.compile(r"[a-z][a-z0-9-]*/\d+")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Names of a scrape job's URL parameters (`params`), such as blackbox's `module` and `target`.
+_PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,100}")
+# The labels COS charms put on their rules; overwritten with the relation's topology.
+_TOPOLOGY_LABELS = frozenset({"juju_model", "juju_model_uuid", "juju_application", "juju_charm"})
 _TEXT_LIMIT = 1024
 _EXPR_LIMIT = 10_000
 
@@ -63,6 +70,7 @@ _REMOTE_JOB_KEYS = {
     "scrape_interval",
     "scrape_timeout",
     "scheme",
+    "params",
     *_INT_KEYS,
 }
 
@@ -78,6 +86,8 @@ class Topology:
     model: str
     model_uuid: str
     application: str
+    # The charm's name, when the remote side declares a valid one; only rules are labelled with it.
+    charm: str = ""
 
     @property
     def identifier(self) -> str:
@@ -94,6 +104,18 @@ class Topology:
         if unit:
             labels["juju_unit"] = unit
         return labels
+
+    def rule_labels(self) -> dict[str, str]:
+        """Return the labels of a rule from this application: as COS sets them, juju_charm too."""
+        return {**self.labels(), **({"juju_charm": self.charm} if self.charm else {})}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """The valid rule groups of one relation, and how many rules had to be left out."""
+
+    groups: list[dict[str, Any]]
+    left_out: int = 0
 
 
 def duration_seconds(text: object) -> float:
@@ -178,6 +200,8 @@ def cos_topology(app_data: Mapping[str, str], fallback: Topology) -> Topology:
             model=_match(meta["model"], _JUJU_NAME, "model"),
             model_uuid=_match(meta["model_uuid"], _UUID, "model_uuid"),
             application=_match(meta["application"], _JUJU_NAME, "application"),
+            # Optional: without a valid one, rules just carry no juju_charm label.
+            charm=meta.get("charm_name") if _is_match(meta.get("charm_name"), _JUJU_NAME) else "",
         )
     except (ValueError, KeyError, TypeError) as e:
         logger.warning(
@@ -236,15 +260,17 @@ def cos_jobs(
     return jobs
 
 
-def cos_rules(app_data: Mapping[str, str], topology: Topology) -> dict[str, Any] | None:
-    """Return the validated rule groups of one COS relation, labelled with its topology.
+def cos_rules(app_data: Mapping[str, str], topology: Topology) -> Rules:
+    """Return the validated rule groups of one COS relation, scoped to its topology.
 
-    Groups and rules that are malformed are skipped with a warning; None if nothing is left.
-    PromQL itself is checked later by promtool (see prometheus.install_config).
+    Each rule gets the topology as labels (whatever juju_* labels the sender set are replaced)
+    and its expression is rewritten so that every selector only sees the sender's series. Groups
+    and rules that are malformed, or whose expression cannot be parsed and scoped, are left out
+    with a warning and counted. promtool still checks the result (prometheus.install_config).
     """
     raw = app_data.get("alert_rules")
     if not raw:
-        return None
+        return Rules([])
     try:
         groups = _json(raw, "alert_rules")["groups"]
         if not isinstance(groups, list):
@@ -253,22 +279,26 @@ def cos_rules(app_data: Mapping[str, str], topology: Topology) -> dict[str, Any]
         logger.warning(
             "metrics-endpoint: %s: alert_rules ignored: %s", topology.application, _reason(e)
         )
-        return None
+        return Rules([])
     clean: list[dict[str, Any]] = []
     names: set[str] = set()
+    left_out = 0
     for group in groups:
         try:
-            checked = _rule_group(group, topology)
+            checked, skipped = _rule_group(group, topology)
             if checked["name"] in names:
                 raise InvalidError(f"group name {_show(checked['name'])} is used twice")
         except (InvalidError, TypeError, AttributeError) as e:
             logger.warning(
                 "metrics-endpoint: %s: skipping rule group: %s", topology.application, _reason(e)
             )
+            rules = group.get("rules") if isinstance(group, dict) else None
+            left_out += len(rules) if isinstance(rules, list) else 0
             continue
         names.add(checked["name"])
         clean.append(checked)
-    return {"groups": clean} if clean else None
+        left_out += skipped
+    return Rules(clean, left_out)
 
 
 def http_job(units: Mapping[str, Mapping[str, str]], topology: Topology) -> dict[str, Any] | None:
@@ -389,6 +419,8 @@ def _job_settings(raw: dict[str, Any], prefix: str, global_interval: str) -> dic
         if raw["scheme"] not in ("http", "https"):
             raise InvalidError(f"scheme {_show(raw['scheme'])} is not http or https")
         job["scheme"] = raw["scheme"]
+    if "params" in raw:
+        job["params"] = _params(raw["params"])
     for key in _INT_KEYS:
         if key in raw:
             if type(raw[key]) is not int or not 0 <= raw[key] <= _MAX_LIMIT:
@@ -419,8 +451,24 @@ def _unit_hosts(
     return hosts
 
 
-def _rule_group(group: object, topology: Topology) -> dict[str, Any]:
-    """Validate one rule group; malformed rules inside it are skipped with a warning."""
+def _params(raw: object) -> dict[str, list[str]]:
+    """Validate a job's URL parameters: names to lists of printable strings, kept as given."""
+    if not isinstance(raw, dict):
+        raise InvalidError("params must be an object")
+    params = {}
+    for name, values in raw.items():
+        _match(name, _PARAM_NAME, "params name")
+        if not isinstance(values, list):
+            raise InvalidError(f"params {_show(name)} must be a list of strings")
+        params[name] = [_text(value, f"params {name}") for value in values]
+    return params
+
+
+def _rule_group(group: object, topology: Topology) -> tuple[dict[str, Any], int]:
+    """Validate one rule group; return it and how many of its rules were left out.
+
+    Malformed rules, and rules whose expression cannot be scoped, are skipped with a warning.
+    """
     if not isinstance(group, dict):
         raise InvalidError("a rule group must be an object")
     clean: dict[str, Any] = {"name": _text(group.get("name"), "group name")}
@@ -441,11 +489,16 @@ def _rule_group(group: object, topology: Topology) -> dict[str, Any]:
                 _show(clean["name"]),
                 _reason(e),
             )
-    return clean
+    return clean, len(rules) - len(clean["rules"])
 
 
 def _rule(rule: object, topology: Topology) -> dict[str, Any]:
-    """Validate one alerting or recording rule and stamp it with the topology labels."""
+    """Validate one alerting or recording rule, scope its expression, label it with the topology.
+
+    COS charms label their rules with juju_model, juju_model_uuid, juju_application and
+    juju_charm; those are overwritten with the relation's topology, never trusted. Other juju_*
+    labels (such as juju_unit, which on an application's rule would name one unit) are dropped.
+    """
     if not isinstance(rule, dict):
         raise InvalidError("a rule must be an object")
     if ("alert" in rule) == ("record" in rule):
@@ -455,11 +508,28 @@ def _rule(rule: object, topology: Topology) -> dict[str, Any]:
         clean["alert"] = _text(rule["alert"], "alert name")
     else:
         clean["record"] = _match(rule["record"], _METRIC_NAME, "record")
-    clean["expr"] = _text(rule.get("expr"), "expr", multiline=True, limit=_EXPR_LIMIT)
+    expr = _text(rule.get("expr"), "expr", multiline=True, limit=_EXPR_LIMIT)
+    try:
+        clean["expr"] = promql.scope(expr, topology.labels())
+    except promql.RefusedError as e:
+        raise InvalidError(f"expr {_show(expr)}: {e}") from None
     if "for" in rule:
         duration_seconds(rule["for"])
         clean["for"] = rule["for"]
-    clean["labels"] = {**_labels(rule.get("labels", {})), **topology.labels()}
+    labels = rule.get("labels", {})
+    if not isinstance(labels, dict):
+        raise InvalidError("labels must be an object")
+    dropped = sorted(
+        str(key) for key in labels if str(key).startswith("juju_") and key not in _TOPOLOGY_LABELS
+    )
+    if dropped:
+        logger.warning(
+            "metrics-endpoint: %s: ignoring labels %s on a rule",
+            topology.application,
+            _show(dropped),
+        )
+    own = {key: value for key, value in labels.items() if not str(key).startswith("juju_")}
+    clean["labels"] = {**_labels(own), **topology.rule_labels()}
     if "annotations" in rule:
         annotations = rule["annotations"]
         if not isinstance(annotations, dict):
@@ -537,6 +607,10 @@ def _port(port: object) -> int:
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise InvalidError(f"port {_show(port)} is not a number from 1 to 65535")
     return int(text)
+
+
+def _is_match(value: object, pattern: re.Pattern[str]) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 def _match(value: object, pattern: re.Pattern[str], what: str) -> str:

@@ -140,6 +140,10 @@ def cos_job(draw: st.DrawFn, name: str) -> dict[str, Any]:
         job["scheme"] = draw(st.sampled_from(["http", "https"]))
     if draw(st.booleans()):
         job["sample_limit"] = draw(st.integers(0, 2**32))
+    if draw(st.booleans()):
+        # A probe's URL parameters (blackbox exporter style), any printable text as values.
+        names = st.sampled_from(["module", "target", "auth", "x.y-z[]"])
+        job["params"] = draw(st.dictionaries(names, st.lists(label_value, max_size=2), max_size=2))
     return job
 
 
@@ -160,6 +164,7 @@ def spoilt_cos_job(draw: st.DrawFn, name: str) -> object:
                 "static_configs",
                 "targets",
                 "labels",
+                "params",
                 "tls_config",
             ]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -27,6 +28,8 @@ TWO_UNITS = {
     1: {"prometheus_scrape_unit_address": "10.0.0.2", "prometheus_scrape_unit_name": "widgets/1"},
 }
 TOPOLOGY = {"juju_model": "edge", "juju_model_uuid": REMOTE_UUID, "juju_application": "widgets"}
+# How a scoped selector reads: every one gets the sender's topology (as COS's cos-tool does).
+SCOPE = ",".join(f'{name}="{value}"' for name, value in TOPOLOGY.items())
 
 
 def relation(jobs: object = None, units: dict | None = None, **app_data: str) -> testing.Relation:
@@ -138,6 +141,17 @@ def test_without_scrape_metadata_the_topology_comes_from_juju(ctx, fake):
     }
 
 
+def cos_rule(alert: str, expr: str, **labels: str) -> dict:
+    """A rule as the COS prometheus_scrape provider sends it: labelled with its topology."""
+    topology = {**TOPOLOGY, "juju_charm": "widgets", **labels}
+    return {"alert": alert, "expr": expr, "for": "5m", "labels": topology}
+
+
+def rules_file(fake) -> list[dict]:
+    [text] = fake.rules.values()
+    return yaml.safe_load(text)["groups"]
+
+
 def test_alert_rules_become_a_rules_file_with_topology_labels(ctx, fake):
     rules = {
         "groups": [
@@ -147,7 +161,7 @@ def test_alert_rules_become_a_rules_file_with_topology_labels(ctx, fake):
                 "rules": [
                     {
                         "alert": "WidgetsDown",
-                        "expr": 'up{juju_application="widgets"} == 0',
+                        "expr": "up == 0",
                         "for": "5m",
                         "labels": {"severity": "critical"},
                         "annotations": {
@@ -168,10 +182,108 @@ def test_alert_rules_become_a_rules_file_with_topology_labels(ctx, fake):
     [group] = yaml.safe_load(text)["groups"]
     assert group["interval"] == "1m"
     alert, record = group["rules"]
-    assert alert["labels"] == {"severity": "critical", **TOPOLOGY}
+    assert alert["labels"] == {"severity": "critical", **TOPOLOGY, "juju_charm": "widgets"}
     assert alert["annotations"]["description"] == "a\nb"
     # Keys Prometheus 2.31 does not know are dropped rather than breaking the file.
-    assert record == {"record": "widgets:up:sum", "expr": "sum(up)", "labels": TOPOLOGY}
+    assert record == {
+        "record": "widgets:up:sum",
+        "expr": f"sum(up{{{SCOPE}}})",
+        "labels": {**TOPOLOGY, "juju_charm": "widgets"},
+    }
+
+
+def test_rules_as_cos_sends_them_are_kept_with_the_relations_own_topology(ctx, fake):
+    # The sender claims another model and application in its labels: they are overwritten.
+    spoofed = cos_rule(
+        "HostDown", "up < 1", juju_model="prod", juju_application="db", juju_charm="db"
+    )
+    rules = {"groups": [{"name": "edge_7c0ffee0_widgets_HostHealth_rules", "rules": [spoofed]}]}
+
+    out = run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [group] = rules_file(fake)
+    [rule] = group["rules"]
+    assert rule["labels"] == {**TOPOLOGY, "juju_charm": "widgets"}
+    assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
+
+
+def test_every_rule_expression_only_sees_its_senders_series(ctx, fake):
+    rules = {
+        "groups": [
+            {
+                "name": "g",
+                "rules": [
+                    cos_rule("HostDown", "up < 1"),
+                    cos_rule("HostMetricsMissing", "absent(up)"),
+                    cos_rule("Other", 'up{juju_application="db"} * on(instance) node_load1'),
+                ],
+            }
+        ]
+    }
+
+    run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [group] = rules_file(fake)
+    assert [rule["expr"] for rule in group["rules"]] == [
+        f"up{{{SCOPE}}} < 1",
+        f"absent(up{{{SCOPE}}})",
+        f"up{{{SCOPE}}} * on (instance) node_load1{{{SCOPE}}}",
+    ]
+
+
+def test_a_rule_whose_expression_cannot_be_scoped_is_left_out_and_counted(ctx, fake, caplog):
+    rules = {
+        "groups": [
+            {
+                "name": "g",
+                "rules": [
+                    cos_rule("Broken", "up =="),
+                    cos_rule("AtModifier", "up @ start() < 1"),
+                    cos_rule("Good", "up < 1"),
+                ],
+            }
+        ]
+    }
+
+    with caplog.at_level(logging.WARNING):
+        out = run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [group] = rules_file(fake)
+    assert [rule["alert"] for rule in group["rules"]] == ["Good"]
+    assert 'skipping a rule in "g": expr "up ==": not valid PromQL' in caplog.text
+    assert "the @ modifier is off by default in Prometheus 2.31" in caplog.text
+    assert out.unit_status == testing.ActiveStatus(
+        "serving 1 scrape job on :9090; 2 rules from relations left out (see juju debug-log)"
+    )
+
+
+def test_the_count_of_left_out_rules_goes_once_the_sender_fixes_them(ctx, fake):
+    broken = {"groups": [{"name": "g", "rules": [cos_rule("A", "up =="), cos_rule("B", "up")]}]}
+    fixed = {"groups": [{"name": "g", "rules": [cos_rule("A", "up == 0"), cos_rule("B", "up")]}]}
+    rel = relation([], alert_rules=json.dumps(broken))
+    before = run(ctx, rel)
+    assert "1 rule from relations left out" in before.unit_status.message
+
+    rel = dataclasses.replace(
+        rel, remote_app_data={**rel.remote_app_data, "alert_rules": json.dumps(fixed)}
+    )
+    out = ctx.run(
+        ctx.on.relation_changed(rel, remote_unit=0), dataclasses.replace(before, relations=[rel])
+    )
+
+    assert [rule["alert"] for rule in rules_file(fake)[0]["rules"]] == ["A", "B"]
+    assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
+
+
+def test_other_juju_labels_on_a_rule_are_dropped_and_the_rule_kept(ctx, fake, caplog):
+    rules = {"groups": [{"name": "g", "rules": [cos_rule("A", "up < 1", juju_unit="widgets/0")]}]}
+
+    with caplog.at_level(logging.WARNING):
+        run(ctx, relation([], alert_rules=json.dumps(rules)))
+
+    [group] = rules_file(fake)
+    assert "juju_unit" not in group["rules"][0]["labels"]
+    assert "ignoring labels ['juju_unit'] on a rule" in caplog.text
 
 
 def test_broken_relation_removes_its_jobs_and_rules_and_reloads(ctx, fake, settled):
@@ -309,6 +421,11 @@ GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
         pytest.param({**GOOD, "job_name": "x", "sample_limit": "10"}, id="limit a string"),
         pytest.param({**GOOD, "job_name": "x", "sample_limit": -1}, id="negative limit"),
         pytest.param({**GOOD, "job_name": "x", "sample_limit": True}, id="limit a bool"),
+        pytest.param({**GOOD, "job_name": "x", "params": ["module"]}, id="params a list"),
+        pytest.param({**GOOD, "job_name": "x", "params": {"m": "http_2xx"}}, id="param a string"),
+        pytest.param({**GOOD, "job_name": "x", "params": {"m": [1]}}, id="param value a number"),
+        pytest.param({**GOOD, "job_name": "x", "params": {"a b": ["x"]}}, id="param name space"),
+        pytest.param({**GOOD, "job_name": "x", "params": {"m": ["x\ny"]}}, id="param newline"),
     ],
 )
 def test_bad_remote_job_is_skipped_and_the_good_one_kept(ctx, fake, caplog, bad_job):
@@ -451,11 +568,11 @@ def test_unreadable_alert_rules_are_ignored(ctx, fake, alert_rules):
 def test_bad_rule_is_skipped_and_the_good_one_kept(ctx, fake, bad_rule):
     rules = {"groups": [{"name": "g", "rules": [bad_rule, {"alert": "Good", "expr": "up == 0"}]}]}
 
-    run(ctx, relation([], alert_rules=json.dumps(rules)))
+    out = run(ctx, relation([], alert_rules=json.dumps(rules)))
 
-    [text] = fake.rules.values()
-    [group] = yaml.safe_load(text)["groups"]
+    [group] = rules_file(fake)
     assert [rule.get("alert") for rule in group["rules"]] == ["Good"]
+    assert "1 rule from relations left out" in out.unit_status.message
 
 
 def test_repeated_group_name_keeps_the_first(ctx, fake):
@@ -466,10 +583,19 @@ def test_repeated_group_name_keeps_the_first(ctx, fake):
         ]
     }
 
-    run(ctx, relation([], alert_rules=json.dumps(rules)))
+    out = run(ctx, relation([], alert_rules=json.dumps(rules)))
 
-    [text] = fake.rules.values()
-    assert [g["rules"][0]["alert"] for g in yaml.safe_load(text)["groups"]] == ["First"]
+    assert [g["rules"][0]["alert"] for g in rules_file(fake)] == ["First"]
+    assert "1 rule from relations left out" in out.unit_status.message
+
+
+def test_params_of_a_probe_job_are_written_as_given(ctx, fake):
+    params = {"module": ["http_2xx"], "target": ["http://10.0.0.9:8080/health?x=1&y=2"]}
+    job = {"job_name": "probe", "params": params, "static_configs": [{"targets": ["bb:9115"]}]}
+
+    run(ctx, relation([job]))
+
+    assert fake.jobs()[f"{PREFIX}_probe"]["params"] == params
 
 
 def test_hostile_but_printable_label_value_round_trips_verbatim(ctx, fake):

@@ -25,7 +25,6 @@ def test_defaults(ctx, fake):
         "--storage.tsdb.path=/var/lib/prometheus/metrics2",
         "--storage.tsdb.retention.time=15d",
         "--web.listen-address=:9090",
-        "--web.enable-lifecycle",
         "--log.level=info",
         f"--storage.tsdb.retention.size={int(fake.filesystem_bytes * 0.8)}B",
     ]

@@ -31,6 +31,7 @@ _JOB_KEYS = {
     "scrape_interval",
     "scrape_timeout",
     "scheme",
+    "params",
     "sample_limit",
     "label_limit",
     "label_name_length_limit",
@@ -81,6 +82,8 @@ def test_hook_never_raises_and_writes_only_valid_jobs_targets_and_labels(
         if name == "prometheus":
             continue
         assert name.startswith("juju_"), name
+        for param, values in job.get("params", {}).items():
+            assert {param, *values} <= strings, f"{name}: params not from relation data"
         for static_config in job["static_configs"]:
             for target in static_config["targets"]:
                 check_target(target, strings)

@@ -99,6 +99,18 @@ def test_a_refused_reload_blocks_and_is_retried_until_it_succeeds(ctx, fake, set
     assert fake.actions == []
 
 
+def test_an_upgrade_from_a_revision_that_enabled_the_lifecycle_api_restarts_without_it(
+    ctx, fake, settled
+):
+    settled(state())
+    fake.args = [*(fake.args or []), "--web.enable-lifecycle"]  # as older revisions wrote them
+
+    ctx.run(ctx.on.upgrade_charm(), state())
+
+    assert fake.actions == ["restart"]
+    assert fake.flag("web.enable-lifecycle") is None
+
+
 def test_a_flag_and_config_change_together_only_restart(ctx, fake, settled):
     settled(state())
 
@@ -188,7 +200,7 @@ def test_fixing_the_config_clears_the_promtool_block(ctx, fake):
 
 def test_a_rule_file_promtool_rejects_is_logged_and_the_rest_applied(ctx, fake, caplog):
     fake.bad_rules = {"juju_lab_2f5e6d0a_widgets.rules"}
-    rules = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up =="}]}]}
+    rules = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}]}
     relation = testing.Relation(
         "metrics-endpoint",
         remote_app_name="widgets",
@@ -207,7 +219,9 @@ def test_a_rule_file_promtool_rejects_is_logged_and_the_rest_applied(ctx, fake, 
     assert fake.rules == {}
     assert len(fake.jobs()) == 2
     assert "juju_lab_2f5e6d0a_widgets.rules left out" in caplog.text
-    assert out.unit_status == testing.ActiveStatus("serving 2 scrape jobs on :9090")
+    assert out.unit_status == testing.ActiveStatus(
+        "serving 2 scrape jobs on :9090; 1 rule from relations left out (see juju debug-log)"
+    )
 
 
 def test_remove_stops_the_service(ctx, fake):

@@ -11,6 +11,7 @@ import json
 import re
 
 import prometheus
+import promql
 import pytest
 import scrape
 import yaml
@@ -158,7 +159,10 @@ def test_any_http_relation_data_gives_a_safe_job(units):
                         st.sampled_from(
                             ["alert", "record", "expr", "for", "labels", "annotations", "x"]
                         ),
-                        hostile_text | json_values,
+                        # Values that are valid for some keys, so that some rules are kept.
+                        hostile_text
+                        | json_values
+                        | st.sampled_from(["up == 0", "rate(x[5m]) > 1", "5m", "job:x:sum"]),
                     ),
                     max_size=3,
                 )
@@ -169,16 +173,22 @@ def test_any_http_relation_data_gives_a_safe_job(units):
         max_size=3,
     )
 )
-def test_any_alert_rules_give_a_clean_rules_file(groups):
+def test_any_alert_rules_give_a_clean_rules_file_and_count_what_they_leave_out(groups):
     clean = scrape.cos_rules({"alert_rules": json.dumps({"groups": groups})}, TOPOLOGY)
 
-    if clean is not None:
-        text = prometheus.render_rules(clean)
-        assert yaml.safe_load(text) == clean
-        for group in clean["groups"]:
-            for rule in group["rules"]:
-                assert set(rule) <= {"alert", "record", "expr", "for", "labels", "annotations"}
-                assert rule["labels"]["juju_model"] == "lab"
+    text = prometheus.render_rules({"groups": clean.groups})
+    assert yaml.safe_load(text) == {"groups": clean.groups}
+    kept = [rule for group in clean.groups for rule in group["rules"]]
+    for rule in kept:
+        assert set(rule) <= {"alert", "record", "expr", "for", "labels", "annotations"}
+        assert rule["labels"]["juju_model"] == "lab"
+        assert promql.scope(rule["expr"], TOPOLOGY.labels()) == rule["expr"]
+    sent = sum(
+        len(group["rules"])
+        for group in groups
+        if isinstance(group, dict) and isinstance(group.get("rules"), list)
+    )
+    assert len(kept) + clean.left_out == sent
 
 
 @given(text=st.text())
