@@ -38,6 +38,7 @@ sys.path[:0] = [
     str(ROOT / "charms" / "prometheus" / "src"),
     str(ROOT / "charms" / "prometheus" / "lib"),
     str(ROOT / "charms" / "node-exporter" / "src"),
+    str(ROOT / "charms" / "node-exporter" / "lib"),
     str(ROOT / "tools"),
 ]
 

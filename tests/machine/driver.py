@@ -69,6 +69,15 @@ def _state(spec: dict[str, Any]) -> testing.State:
         testing.StoredState(s["name"], owner_path=s["owner_path"], content=s["content"])
         for s in spec.get("stored", [])
     ]
+    networks = [
+        testing.Network(
+            binding,
+            bind_addresses=[testing.BindAddress([testing.Address(address)])],
+            ingress_addresses=[address],
+            egress_subnets=[f"{address}/32"],
+        )
+        for binding, address in spec.get("networks", {}).items()
+    ]
     model = spec.get("model", {})
     return testing.State(
         config=spec.get("config", {}),
@@ -79,6 +88,7 @@ def _state(spec: dict[str, Any]) -> testing.State:
         model=testing.Model(name=model.get("name", "lab"), uuid=model.get("uuid", _UUID)),
         opened_ports=[testing.TCPPort(p) for p in spec.get("opened_ports", [])],
         resources={testing.Resource(name=n, path=p) for n, p in spec.get("resources", {}).items()},
+        networks=networks,
     )
 
 

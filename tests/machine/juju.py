@@ -164,6 +164,9 @@ class Unit:
         self.stored: list[dict[str, Any]] = []
         self.secrets: list[dict[str, Any]] = []
         self.opened_ports: list[int] = []
+        # Binding name to the address Juju gives it (ops.testing's default, 192.0.2.0, is
+        # nobody's): what network-get and relation ingress addresses return.
+        self.networks: dict[str, str] = {}
         self.status: Status | None = None
         self._python = f"{VENVS}/{charm}/bin/python"
         if not machine.path(self._python).exists():
@@ -223,6 +226,7 @@ class Unit:
                 "secrets": self.secrets,
                 "opened_ports": self.opened_ports,
                 "resources": self.resources,
+                "networks": self.networks,
                 "model": {"name": self.model[0], "uuid": self.model[1]},
             },
         }

@@ -38,6 +38,17 @@ def test_archive_has_the_shared_library(name: str):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_archive_has_every_library_the_charm_carries(name: str):
+    libraries = sorted(
+        str(path.relative_to(CHARMS / name)) for path in (CHARMS / name / "lib").rglob("*.py")
+    )
+    files = set(archive(name).namelist())
+
+    assert libraries, f"{name} carries no library"
+    assert [lib for lib in libraries if lib not in files] == []
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_archive_venv_carries_the_runtime_dependencies(name: str):
     files = archive(name).namelist()
 

@@ -2,9 +2,15 @@
 """Juju wiring of the node-exporter subordinate charm.
 
 Every event that can change what the machine's exporter should be doing runs one `_reconcile`:
-install the package, record this unit's claim on the exporter, write the owner's flags (see
-node_exporter's docstring on sharing), start or restart only when needed, and tell Prometheus
-where to scrape. Status is decided in one place, `_on_collect_status`.
+install the package, record this unit's claim on the exporter, and, in the unit that owns the
+machine's exporter (see node_exporter's docstring on sharing), write the flags and start or
+restart it only when needed; then tell Prometheus where to scrape. Status is decided in one
+place, `_on_collect_status`.
+
+Only the owner starts or restarts the exporter. So when a start fails, the owner remembers why
+and with which flags, and no hook (the owner's, or another unit's on the same machine) starts
+it again with the same flags for START_RETRY_SECONDS: the other units say that the exporter is
+not running and which unit runs it, whose status has the cause.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
+from collections.abc import Callable
 
 import ops
 
@@ -21,8 +29,9 @@ import node_exporter
 logger = logging.getLogger(__name__)
 
 METRICS_ENDPOINT = "metrics-endpoint"
-# The packaged service runs as the unprivileged user prometheus, without capabilities.
-LOWEST_PORT = 1024
+# After the exporter failed to start, hooks leave it alone (no restart loop on every
+# update-status) until its flags change or this many seconds have passed.
+START_RETRY_SECONDS = 3600
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,13 +43,9 @@ class NodeExporterConfig:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        # Ports below 1024 work: node_exporter.allow_low_ports gives the service the capability.
         if not 0 < self.port < 65536:
-            raise ValueError(f"port: {self.port} is not a port number (1024-65535)")
-        if self.port < LOWEST_PORT:
-            raise ValueError(
-                f"port: {self.port} is below {LOWEST_PORT}, which the exporter (user prometheus)"
-                " may not use (1024-65535)"
-            )
+            raise ValueError(f"port: {self.port} is not a port number (1-65535)")
         try:
             node_exporter.parse_collectors(self.collectors)
         except node_exporter.InvalidError as e:
@@ -60,8 +65,15 @@ class NodeExporterConfig:
 class NodeExporterCharm(ops.CharmBase):
     """prometheus-node-exporter on the machine of any principal, scraped by Prometheus."""
 
+    _stored = ops.StoredState()
+
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        # Why the exporter last failed to start, for which flags and when: see _start.
+        self._stored.set_default(start_failure="", start_failed_flags="", start_failed_at=0.0)
+        # Per dispatch: apt's complaint if the install failed; what removing this unit did.
+        self._install_error = ""
+        self._removed = ""
         for event in (
             self.on.install,
             self.on.start,
@@ -75,7 +87,6 @@ class NodeExporterCharm(ops.CharmBase):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
-        self._removed = False
 
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, the flags, the service and relation data in line with Juju."""
@@ -83,7 +94,13 @@ class NodeExporterCharm(ops.CharmBase):
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.
             self.unit.status = ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}")
-            node_exporter.install()
+            try:
+                node_exporter.install()
+            except node_exporter.InstallError as e:
+                # Usually the network or the archive; the next hook (update-status) tries again.
+                logger.error("apt could not install %s: %s", node_exporter.PACKAGE, e)
+                self._install_error = str(e)
+                return
         version = node_exporter.version()
         if version:
             self.unit.set_workload_version(version)
@@ -93,34 +110,83 @@ class NodeExporterCharm(ops.CharmBase):
 
         args = self._args(config)
         owner = node_exporter.claim(self.unit.name, args)
-        flags_changed = node_exporter.write_flags(owner.args)
-        if not node_exporter.running():
-            node_exporter.start()
-        elif flags_changed:
-            node_exporter.restart()
+        is_owner = owner.unit == self.unit.name
+        if is_owner:
+            self._run_exporter(owner.args)
         # Prometheus should scrape each machine once: of this application's units on the
         # machine, only the owner publishes the address. A unit of another application with the
         # same settings publishes too, since its application may feed another Prometheus.
-        is_owner = owner.unit == self.unit.name
         shares = owner.application != self.app.name and owner.args == tuple(args)
         self._open_port(config.port if is_owner else None)
         self._publish(config, address=is_owner or shares)
 
+    def _run_exporter(self, args: tuple[str, ...]) -> None:
+        """Write the flags and (re)start the exporter if needed: the owner's job alone."""
+        changed = node_exporter.write_flags(args)
+        # The drop-in for a port below 1024 must be in place before the restart that uses it.
+        changed |= node_exporter.allow_low_ports(node_exporter.port_of(args))
+        if not node_exporter.running():
+            self._start(node_exporter.start, args)
+        elif changed:
+            self._start(node_exporter.restart, args)
+        else:
+            # Running (systemd or an operator started it): an earlier failure has passed.
+            self._stored.start_failure = ""
+
+    def _start(self, start: Callable[[], bool], args: tuple[str, ...]) -> None:
+        """Start or restart the exporter and remember whether it came up.
+
+        A start that failed is not tried again with the same flags for START_RETRY_SECONDS:
+        systemd already retried it, and every hook (update-status included) would otherwise
+        start a doomed process again. Changed flags (a new port, say) are tried at once.
+        """
+        flags = " ".join(args)
+        failed = self._stored.start_failure and self._stored.start_failed_flags == flags
+        if failed and time.time() - self._stored.start_failed_at < START_RETRY_SECONDS:
+            return
+        try:
+            start()
+        except node_exporter.StartError as e:
+            logger.error("%s", e)
+            self._stored.start_failure = str(e)
+            self._stored.start_failed_flags = flags
+            self._stored.start_failed_at = time.time()
+            return
+        self._stored.start_failure = ""
+
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         """Give up this unit's claim: stop the exporter if it was the last, else hand it over."""
-        self._removed = True
         owner = node_exporter.release(self.unit.name)
         if owner is None:
             node_exporter.stop()
-        elif node_exporter.write_flags(owner.args):
-            logger.info("the exporter passes to %s, with its settings", owner.unit)
+            self._removed = f"{node_exporter.SERVICE} stopped and disabled"
+            return
+        self._removed = f"{owner.unit} runs {node_exporter.SERVICE} now"
+        # If this unit owned the exporter, its successor's flags apply from now on; otherwise
+        # they are the flags in place already, and nothing changes.
+        changed = node_exporter.write_flags(owner.args)
+        changed |= node_exporter.allow_low_ports(node_exporter.port_of(owner.args))
+        if not changed:
+            return
+        logger.info("the exporter passes to %s, with its settings", owner.unit)
+        try:
             node_exporter.restart()
+        except node_exporter.StartError as e:
+            # This unit is going away; the successor tries once more at its next hook, and
+            # reports the cause if that fails too.
+            logger.error("%s, with the settings of %s", e, owner.unit)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         if self._removed:
-            return  # the unit is going away; its status no longer matters
+            # The unit is going away: say what it did, never Blocked.
+            event.add_status(ops.MaintenanceStatus(f"removing: {self._removed}"))
+            return
         if not node_exporter.installed():
-            event.add_status(ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}"))
+            if self._install_error:
+                message = f"could not install {node_exporter.PACKAGE} (retrying): "
+                event.add_status(ops.BlockedStatus(_one_line(message + self._install_error)))
+            else:
+                event.add_status(ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}"))
             return
         try:
             config = self.load_config(NodeExporterConfig)
@@ -131,15 +197,12 @@ class NodeExporterCharm(ops.CharmBase):
         if unknown:
             event.add_status(ops.BlockedStatus(unknown))
             return
-        if not node_exporter.running():
-            event.add_status(
-                ops.BlockedStatus(
-                    f"{node_exporter.SERVICE} is not running"
-                    f" (see journalctl -u {node_exporter.SERVICE})"
-                )
-            )
         owners = node_exporter.live_claims(self.unit.name)
         owner = owners[0] if owners else None
+        if not node_exporter.running():
+            event.add_status(ops.BlockedStatus(_one_line(self._not_running(owner))))
+        elif not node_exporter.ready():
+            event.add_status(ops.WaitingStatus(f"{node_exporter.SERVICE} is starting"))
         if owner is None or owner.unit == self.unit.name:
             event.add_status(ops.ActiveStatus(f"exporting on :{config.port}"))
         elif owner.args == tuple(self._args(config)):
@@ -156,6 +219,17 @@ class NodeExporterCharm(ops.CharmBase):
             )
 
     # --- helpers ------------------------------------------------------------------------------
+
+    def _not_running(self, owner: node_exporter.Claim | None) -> str:
+        """Say why the exporter is not running, as far as this unit knows."""
+        if owner is not None and owner.unit != self.unit.name:
+            # Only the owner starts it, and the owner's status says why it did not come up.
+            return (
+                f"{node_exporter.SERVICE} is not running: {owner.unit} starts it (see its status)"
+            )
+        return self._stored.start_failure or (
+            f"{node_exporter.SERVICE} is not running (see journalctl -u {node_exporter.SERVICE})"
+        )
 
     def _config(self) -> NodeExporterConfig | None:
         try:
@@ -223,6 +297,12 @@ class NodeExporterCharm(ops.CharmBase):
             unit=self.unit.name,
             charm_name=self.meta.name,
         )
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Squeeze a message into one status line."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else f"{line[: limit - 3]}..."
 
 
 def _replace(databag: ops.RelationDataContent, data: dict[str, str]) -> None:

@@ -18,6 +18,11 @@ when it takes a unit off the machine (juju/juju internal/worker/deployer/nested.
 RecallUnit). Hooks of the units on one machine never run at the same time (Juju's machine
 lock: https://documentation.ubuntu.com/juju/latest/reference/resource-compute/list-of-commands-available-on-a-compute-resource-provisioned-by-juju/list-of-juju-introspect-macros/juju_machine_lock),
 and every file is replaced atomically, so a reader never sees half a claim.
+
+Starting. The packaged unit is `Type=simple` with `Restart=on-failure`, so `systemctl start`
+succeeds even for an exporter that dies at once (its port taken, say). `start` and `restart`
+therefore wait, within the hook, until the exporter answers `GET /metrics` or systemd shows it
+died, and say why from the exporter's own log (the shared packaged_service library).
 """
 
 from __future__ import annotations
@@ -30,16 +35,20 @@ import os
 import re
 import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from charmlibs import apt, systemd
+from charms.prometheus.v0 import packaged_service
 
 logger = logging.getLogger(__name__)
 
 PACKAGE = "prometheus-node-exporter"
 SERVICE = "prometheus-node-exporter"
+CHARM = "node-exporter"
 BINARY = "prometheus-node-exporter"
+DEFAULT_PORT = 9100  # the exporter's own default, when its flags do not name one
 LOG_LEVELS = ("debug", "info", "warn", "error")
 _HEADER = "# Managed by the node-exporter charm: edits are overwritten. Use its config instead.\n"
 # A flag must survive systemd's $ARGS word splitting and the EnvironmentFile's quoting.
@@ -51,6 +60,8 @@ _HELP_LINE = re.compile(
     r"--collector\.([a-z0-9_]+)\s+Enable the \1 collector \(default:\s*(enabled|disabled)\)"
 )
 _UNIT = re.compile(r"([a-z][a-z0-9-]*)/([0-9]+)")
+# Requests to the exporter on loopback: no proxy, whatever http_proxy a hook's environment has.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +79,14 @@ PATHS = Paths()
 
 class InvalidError(ValueError):
     """A setting is not acceptable; the message says why, quoting the value."""
+
+
+class InstallError(Exception):
+    """apt could not install the package; the message is apt's."""
+
+
+class StartError(Exception):
+    """The exporter did not come up; the message says why, from its own log."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +131,14 @@ def install() -> None:
     ipmi...), which pull in more than a lab asked for. So the cache refresh goes through
     charmlibs-apt and the install through apt-get, with the non-interactive, keep-my-config
     options charmlibs-apt uses. The package's postinst enables and starts the service.
+
+    Raises:
+        InstallError: apt failed (no network, no such package in the configured archive, ...).
     """
-    apt.update()
+    try:
+        apt.update()
+    except subprocess.CalledProcessError as e:
+        raise InstallError(f"apt-get update failed ({e.returncode})") from None
     result = subprocess.run(
         [
             "apt-get",
@@ -128,7 +153,8 @@ def install() -> None:
         text=True,
     )
     if result.returncode != 0:
-        raise apt.PackageError(f"apt-get install {PACKAGE} failed: {result.stderr.strip()}")
+        errors = [line for line in result.stderr.splitlines() if line.startswith("E:")]
+        raise InstallError((errors or result.stderr.strip().splitlines() or ["no output"])[-1])
 
 
 def version() -> str | None:
@@ -292,20 +318,92 @@ def running() -> bool:
     return systemd.service_running(SERVICE)
 
 
-def start() -> None:
-    """Enable the service and start it (it reads the current flags)."""
-    systemd.service_enable("--now", SERVICE)
+def ready() -> bool:
+    """Return True if the exporter answers `GET /metrics` on the port its flags file names."""
+    url = f"http://127.0.0.1:{_local_port()}/metrics"
+    try:
+        with _LOOPBACK.open(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
-def restart() -> None:
-    """Restart the service: needed for new command-line flags."""
-    systemd.service_restart(SERVICE)
+def start() -> bool:
+    """Enable and start the service; return True once it serves, False if still starting.
+
+    Raises:
+        StartError: it died (a taken port, an unknown flag, ...); the message says why.
+    """
+    return _confirm(packaged_service.start(SERVICE, ready))
+
+
+def restart() -> bool:
+    """Restart the service (needed for new flags); return and raise as `start` does."""
+    return _confirm(packaged_service.start(SERVICE, ready, restart=True))
+
+
+def allow_low_ports(port: int | None) -> bool:
+    """Let the exporter bind `port` if it is below 1024; return True if it needs a restart.
+
+    The packaged unit runs as user prometheus with no capabilities, so a systemd drop-in grants
+    CAP_NET_BIND_SERVICE for such a port, and is removed for any other.
+    """
+    return packaged_service.allow_low_ports(SERVICE, port is not None and port < 1024, CHARM)
 
 
 def stop() -> None:
-    """Stop and disable the service; a service that is already gone is not an error."""
+    """Stop and disable the service, and remove the charm's drop-in.
+
+    A service that is already gone is not an error.
+    """
     with contextlib.suppress(systemd.SystemdError):
         systemd.service_disable("--now", SERVICE)
+    with contextlib.suppress(systemd.SystemdError):
+        packaged_service.allow_low_ports(SERVICE, False, CHARM)
+
+
+# The Go error for a port that cannot be bound: "listen tcp :80: bind: permission denied".
+_LISTEN_ERROR = re.compile(r"listen tcp (?P<host>\S*?):(?P<port>\d+): bind: (?P<why>.+)")
+# kingpin's refusal of the command line, printed before any logging starts.
+_USAGE_ERROR = re.compile(r"\S+: error: (?P<why>.+?)(?:, try --help)?")
+
+
+def failure_reason(log: Sequence[str]) -> str:
+    """Say in one line why the exporter died, from its own log lines (oldest first)."""
+    # A Go panic (a collector that cannot be created) ends with a goroutine trace: the reason
+    # is on the "panic: " line above it.
+    panics = [line for line in log if line.startswith("panic: ")]
+    if panics:
+        return f"{SERVICE} failed to start: {panics[-1].removeprefix('panic: ').strip()}"
+    for line in reversed(log):
+        fields = packaged_service.logfmt(line)
+        if fields.get("level", "error") not in ("error", "fatal"):
+            continue  # an info or warning line
+        if "collector" in fields:
+            # A collector's complaint (no /run/udev/data in a container, say): the exporter goes
+            # on without that part. The log can end with one, from the next attempt systemd
+            # started, after the line that made the previous attempt exit.
+            continue
+        text = fields.get("err") or fields.get("msg") or line.strip()
+        listen = _LISTEN_ERROR.search(text)
+        if listen:
+            where = f"{listen['host']}:{listen['port']}"
+            return f"{SERVICE} cannot listen on {where}: {listen['why']}"
+        usage = _USAGE_ERROR.fullmatch(text)
+        return f"{SERVICE} failed to start: {usage['why'] if usage else text}"
+    return f"{SERVICE} failed to start (see journalctl -u {SERVICE})"
+
+
+def _confirm(started: packaged_service.Started) -> bool:
+    if started.outcome is packaged_service.Outcome.FAILED:
+        raise StartError(failure_reason(started.log))
+    return started.outcome is packaged_service.Outcome.UP
+
+
+def _local_port() -> int:
+    """Return the port the flags file makes the exporter listen on."""
+    found = re.search(r'^ARGS="(.*)"$', _read(PATHS.defaults) or "", re.MULTILINE)
+    return port_of(found.group(1).split() if found else ()) or DEFAULT_PORT
 
 
 # --- files --------------------------------------------------------------------------------

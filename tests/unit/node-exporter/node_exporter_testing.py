@@ -15,10 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from charmlibs import apt
-
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "node-exporter"
-sys.path[:0] = [str(CHARM_DIR / "src")]
+sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
 
 import charm  # noqa: E402
 import node_exporter  # noqa: E402
@@ -44,6 +42,8 @@ class FakeMachine:
     """An in-memory stand-in for the `node_exporter` workload module: one machine."""
 
     InvalidError = node_exporter.InvalidError
+    InstallError = node_exporter.InstallError
+    StartError = node_exporter.StartError
     Claim = node_exporter.Claim
     LOG_LEVELS = node_exporter.LOG_LEVELS
     PACKAGE = node_exporter.PACKAGE
@@ -56,8 +56,9 @@ class FakeMachine:
     def __init__(self) -> None:
         self.is_installed = True
         self.is_running = True
-        # What `systemctl start` achieves: False for an exporter that dies at once.
-        self.starts = True
+        # What starting does: None (comes up), "slow" (alive, not serving yet) or why it died.
+        self.start_outcome: str | None = None
+        self.low_ports = False
         self.collectors = dict(COLLECTORS)
         self.binary_version = "1.3.1"
         # What apt says when the install fails, None for an install that works.
@@ -75,8 +76,10 @@ class FakeMachine:
     def install(self) -> None:
         self.actions.append("install")
         if self.install_error:
-            raise apt.PackageError(self.install_error)
+            raise node_exporter.InstallError(self.install_error)
         self.is_installed = True
+        # The package's postinst enables and starts the service with its own (empty) flags.
+        self.is_running = True
 
     def version(self) -> str | None:
         return self.binary_version if self.is_installed else None
@@ -112,16 +115,33 @@ class FakeMachine:
     def running(self) -> bool:
         return self.is_running
 
-    def start(self) -> None:
-        self.is_running = self.starts
-        self.actions.append("start")
+    def ready(self) -> bool:
+        return self.is_running and self.start_outcome is None
 
-    def restart(self) -> None:
-        self.is_running = self.starts
-        self.actions.append("restart")
+    def _started(self, action: str) -> bool:
+        self.actions.append(action)
+        # Like systemd with Restart=on-failure, an exporter that dies leaves the unit not active.
+        self.is_running = self.start_outcome in (None, "slow")
+        if not self.is_running:
+            raise node_exporter.StartError(str(self.start_outcome))
+        return self.start_outcome is None
+
+    def start(self) -> bool:
+        return self._started("start")
+
+    def restart(self) -> bool:
+        return self._started("restart")
+
+    def allow_low_ports(self, port: int | None) -> bool:
+        wanted = port is not None and port < 1024
+        changed, self.low_ports = wanted != self.low_ports, wanted
+        if changed:
+            self.actions.append(f"low-ports {wanted}")
+        return changed
 
     def stop(self) -> None:
         self.is_running = False
+        self.low_ports = False
         self.actions.append("stop")
 
     # Helpers for assertions

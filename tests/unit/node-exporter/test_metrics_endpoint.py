@@ -77,7 +77,7 @@ def test_non_leader_writes_no_application_data(ctx, machine):
 
 
 def test_blocked_unit_publishes_nothing(ctx, machine):
-    out = joined(ctx, config={"port": 80})
+    out = joined(ctx, config={"port": 0})
 
     assert app_data(out) == {}
     assert unit_data(out) == {}

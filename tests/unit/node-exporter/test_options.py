@@ -7,6 +7,8 @@ from node_exporter_testing import state
 from ops import testing
 
 VALID = [
+    ({"port": 1}, "--web.listen-address=:1"),
+    ({"port": 80}, "--web.listen-address=:80"),
     ({"port": 1024}, "--web.listen-address=:1024"),
     ({"port": 65535}, "--web.listen-address=:65535"),
     ({"collectors": "processes"}, "--collector.processes"),
@@ -18,17 +20,9 @@ VALID = [
 ]
 
 INVALID = [
-    ({"port": 0}, "port: 0 is not a port number (1024-65535)"),
-    ({"port": 65536}, "port: 65536 is not a port number (1024-65535)"),
-    ({"port": -1}, "port: -1 is not a port number (1024-65535)"),
-    (
-        {"port": 80},
-        "port: 80 is below 1024, which the exporter (user prometheus) may not use (1024-65535)",
-    ),
-    (
-        {"port": 1023},
-        "port: 1023 is below 1024, which the exporter (user prometheus) may not use (1024-65535)",
-    ),
+    ({"port": 0}, "port: 0 is not a port number (1-65535)"),
+    ({"port": 65536}, "port: 65536 is not a port number (1-65535)"),
+    ({"port": -1}, "port: -1 is not a port number (1-65535)"),
     (
         {"collectors": "Processes"},
         'collectors: "Processes" is not a collector name (lower-case letters, digits and _;'
