@@ -673,6 +673,11 @@ class APIError(GrafanaError):
         self.status = status
 
 
+# The charm talks to its own Grafana on loopback: never through a proxy a hook's environment
+# may name (Juju's legacy http-proxy model setting puts http_proxy there).
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class GrafanaClient:
     """The few Grafana HTTP API calls the charm makes, with basic auth and a timeout."""
 
@@ -692,7 +697,7 @@ class GrafanaClient:
         if auth:
             request.add_header("Authorization", self._auth)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+            with _LOOPBACK.open(request, timeout=self._timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()

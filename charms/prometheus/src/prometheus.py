@@ -48,6 +48,8 @@ _RELOAD_OK_AT = "prometheus_config_last_reload_success_timestamp_seconds"
 _RELOAD_FAILED = 'msg="Error reloading config"'
 _LOGFMT_ERR = re.compile(r'\berr="((?:[^"\\]|\\.)*)"')
 RELOAD_TIMEOUT = 60.0
+# Requests to Prometheus on loopback: never through a proxy a hook's environment may name.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,7 +323,7 @@ def running() -> bool:
 def ready() -> bool:
     """Return True if Prometheus answers /-/ready (it has loaded its TSDB and serves queries)."""
     try:
-        with urllib.request.urlopen(_local_url("/-/ready"), timeout=2) as response:  # noqa: S310
+        with _LOOPBACK.open(_local_url("/-/ready"), timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -446,7 +448,7 @@ def _reload_metrics() -> tuple[float, float] | None:
     """Return Prometheus's (last reload successful, its time), or None if it does not answer."""
     try:
         # Built from our own flags file, the URL is always http://127.0.0.1:<port>/...
-        with urllib.request.urlopen(_local_url("/metrics"), timeout=5) as response:  # noqa: S310
+        with _LOOPBACK.open(_local_url("/metrics"), timeout=5) as response:
             text = response.read().decode(errors="replace")
     except (OSError, ValueError):
         return None
