@@ -610,3 +610,36 @@ def test_filesystem_size_of_a_tsdb_not_created_yet(paths):
 
 def test_installed_sees_the_package():
     assert prometheus.installed()
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [("512KB", "512KiB"), ("500MB", "500MiB"), ("3PB", "3PiB"), ("7EB", "7EiB")],
+)
+def test_each_size_unit_the_option_takes_starts_prometheus(
+    paths, start_prometheus, port, size, shown
+):
+    configure(port, retention_size=size)
+
+    running = start_prometheus()
+
+    assert running.get("/api/v1/status/flags")["data"]["storage.tsdb.retention.size"] == shown
+
+
+def test_job_count_reads_the_live_file(paths, port):
+    assert prometheus.job_count() == 0  # nothing installed yet
+
+    configure(port, jobs=relation_jobs(port + 1))
+
+    # The self-scrape job and the relation's one unit job.
+    assert prometheus.job_count() == 2
+
+
+def test_8eb_is_read_as_a_negative_size_which_is_why_the_option_refuses_it(
+    paths, start_prometheus, port
+):
+    configure(port, retention_size="8EB")
+
+    running = start_prometheus()
+
+    assert running.get("/api/v1/status/flags")["data"]["storage.tsdb.retention.size"] == "-8EiB"

@@ -29,7 +29,8 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 # Sizes as Prometheus parses them (powers of 1024); a percentage is computed by the charm.
 _SIZE = re.compile(r"([1-9][0-9]*)(B|KB|MB|GB|TB|PB|EB)")
 _SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
-# Prometheus refuses to start with a retention size above 8EB (2^63 bytes).
+# Prometheus holds the retention size in an int64: above 8EB it refuses to start, and exactly
+# 8EB (2^63 bytes) wraps around to -8EiB (seen on a real Prometheus: tests/functional).
 _MAX_SIZE = 2**63
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 # What a URL may hold and still be a single word in the service's ARGS line.
@@ -117,10 +118,10 @@ class PrometheusConfig:
             return
         size = _SIZE.fullmatch(self.retention_size)
         if size:
-            if int(size.group(1)) * 1024 ** _SIZE_UNITS.index(size.group(2)) > _MAX_SIZE:
+            if int(size.group(1)) * 1024 ** _SIZE_UNITS.index(size.group(2)) >= _MAX_SIZE:
                 raise ValueError(
                     f"retention-size: {_quote(self.retention_size)} is more than Prometheus "
-                    "accepts (8EB)"
+                    "accepts (less than 8EB, such as 7EB)"
                 )
             return
         percent = self.retention_percent
