@@ -568,13 +568,18 @@ def _target(target: object) -> str:
     if not isinstance(target, str):
         raise InvalidError(f"target {_show(target)} is not a string")
     if target.startswith("["):  # [IPv6]:port
-        host, _, rest = target[1:].partition("]")
-        _host(host)
+        host, bracket, rest = target[1:].partition("]")
+        if not bracket or ipaddress.ip_address(_host(host).strip("[]")).version != 6:
+            raise InvalidError(f"target {_show(target)} is not [IPv6 address]:port")
         if rest:
             if not rest.startswith(":"):
                 raise InvalidError(f"target {_show(target)} is not host:port")
             _port(rest[1:])
         return target
+    if target.count(":") > 1:
+        # Without brackets an IPv6 address and a port cannot be told apart (Go's
+        # net.SplitHostPort refuses it at scrape time).
+        raise InvalidError(f"target {_show(target)}: an IPv6 address needs brackets ([::1]:9100)")
     host, sep, port = target.rpartition(":")
     if not sep:
         host = port

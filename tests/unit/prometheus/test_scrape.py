@@ -208,3 +208,39 @@ def test_scrape_jobs_option_parses_or_refuses(text):
     except scrape.InvalidError:
         return
     assert all(isinstance(job["job_name"], str) for job in parsed)
+
+
+def cos_targets(*targets: str) -> list[str]:
+    """The targets kept of COS jobs that have one fixed target each."""
+    raw = [
+        {"job_name": f"j{n}", "static_configs": [{"targets": [target]}]}
+        for n, target in enumerate(targets)
+    ]
+    jobs = scrape.cos_jobs({"scrape_jobs": json.dumps(raw)}, {}, TOPOLOGY, scrape_interval="15s")
+    return [t for job in jobs for c in job["static_configs"] for t in c["targets"]]
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["[::1]:9100", "[2001:db8::1]:80", "[::1]", "10.0.0.1:80", "host.example:9100", "host"],
+)
+def test_a_valid_target_is_kept_as_written(target):
+    assert cos_targets(target) == [target]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "[::1]/9100",  # promtool refuses the whole file over this one
+        "[x2001:db8::1]:80",
+        "[10.0.0.1]:80",  # brackets are for IPv6 only
+        "[::1",
+        "[::1]:",
+        "[::1]:99999",
+        "::1:9100",  # IPv6 without brackets: host and port cannot be told apart
+        "fe80::1",
+        "host:port",
+    ],
+)
+def test_a_malformed_target_is_refused_and_the_next_job_kept(target):
+    assert cos_targets(target, "10.0.0.2:80") == ["10.0.0.2:80"]
