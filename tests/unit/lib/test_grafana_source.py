@@ -100,8 +100,19 @@ def test_leader_publishes_both_wire_formats():
     assert rel.local_unit_data["description"] == "lab prometheus"
     cos = json.loads(rel.local_app_data["grafana_source_data"])
     assert cos["model"] == "lab"
+    assert cos["model_uuid"] == state.model.uuid
     assert cos["application"] == "prometheus"
     assert cos["type"] == "prometheus"
+    # Exactly the keys a COS requirer reads (grafana-k8s grafana_source.py, GrafanaSourceData).
+    assert set(cos) == {
+        "model",
+        "model_uuid",
+        "application",
+        "type",
+        "extra_fields",
+        "secure_extra_fields",
+    }
+    assert cos["extra_fields"] == cos["secure_extra_fields"] == {}
 
 
 def test_non_leader_publishes_unit_data_only():
@@ -194,6 +205,17 @@ def test_legacy_provider_becomes_a_data_source_with_basic_auth():
     assert source.basic_auth_user == "reader"
     assert source.uid == grafana_source.datasource_uid("lab", "prometheus2", 3)
     assert "s3cret" not in repr(source)
+
+
+def test_a_password_without_a_username_is_skipped_and_never_logged(caplog):
+    lone = {"type": "prometheus", "url": PROMETHEUS_URL, "password": "hunter2-secret"}
+    relation = testing.Relation("grafana-source", remote_units_data={0: lone})
+
+    sources, _ = read([relation])
+
+    assert sources == []
+    assert "hunter2-secret" not in caplog.text
+    assert "remote/0" in caplog.text
 
 
 def test_cos_keys_win_over_legacy_keys():
@@ -432,6 +454,7 @@ HOSTILE_UNIT_DATA = {
     "yaml in type": {"type": "prometheus\nisDefault: true", "url": PROMETHEUS_URL},
     "upper-case type": {"type": "Prometheus", "url": PROMETHEUS_URL},
     "username without password": {"type": "prometheus", "url": PROMETHEUS_URL, "username": "u"},
+    "password without username": {"type": "prometheus", "url": PROMETHEUS_URL, "password": "pw"},
     "newline in description": {
         "type": "prometheus",
         "url": PROMETHEUS_URL,
