@@ -674,3 +674,19 @@ def test_a_package_dpkg_does_not_know_is_not_installed(monkeypatch: pytest.Monke
 
     assert not grafana.is_installed()
     assert grafana.version() == ""
+
+
+def test_fetch_reads_no_more_than_a_key_could_be():
+    # A signing key is a few kB: whatever serves the key URL cannot fill the disk or memory.
+    with loopback.metrics_server(b"x" * (3 << 20)) as port:
+        body = grafana.fetch(f"http://127.0.0.1:{port}/metrics")
+
+    assert len(body) == grafana.MAX_KEY_BYTES == 1 << 20
+
+
+def test_the_key_comes_from_grafana_s_documented_url():
+    # https://grafana.com/docs/grafana/latest/setup-grafana/installation/debian/
+    assert grafana.KEY_URL == "https://apt.grafana.com/gpg.key"
+    assert grafana.REPOSITORY == (
+        "deb [signed-by=/etc/apt/keyrings/grafana.asc] https://apt.grafana.com stable main\n"
+    )
