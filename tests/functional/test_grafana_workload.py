@@ -276,8 +276,12 @@ needs_gpg = pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg is not i
 
 
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, str]]:
-    """Two freshly generated keys: name -> (armored public key, fingerprint)."""
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[bytes, str]]]:
+    """Two freshly generated keys: name -> (armored public key, fingerprint).
+
+    Key generation starts a gpg-agent for the temporary home; it is stopped afterwards, so the
+    test run leaves no process behind.
+    """
     home = tmp_path_factory.mktemp("gnupg")
     home.chmod(0o700)
     made = {}
@@ -297,7 +301,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, str
             if line.startswith(grafana.FINGERPRINT_RECORD + ":")
         )
         made[name] = (armored, fingerprint)
-    return made
+    yield made
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
 
 
 @needs_gpg
