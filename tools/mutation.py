@@ -895,24 +895,22 @@ COLUMNS = (
 
 
 def summary(results: Sequence[Result]) -> dict[str, dict[str, Any]]:
-    """Per-file figures; the kill rate counts timeouts as killed, over mutants that ran."""
-    rows: dict[str, dict[str, Any]] = {}
+    """Per-file figures and their total; the kill rate counts timeouts as killed."""
+    counts: dict[str, dict[str, Any]] = {"total": dict.fromkeys(COLUMNS, 0)}
     for result in results:
-        row = rows.setdefault(result.mutant.file, dict.fromkeys(COLUMNS, 0))
-        row["mutants"] += 1
-        row["seconds"] += result.seconds
-        if result.status in ("killed", "survived", "timeout", "error", "uncovered"):
-            row[result.status] += 1
-    for row in [*rows.values(), total := dict.fromkeys(COLUMNS, 0)]:
-        if row is total:
-            for other in list(rows.values()):
-                for column in COLUMNS:
-                    total[column] += other[column]
+        for name in (result.mutant.file, "total"):
+            row = counts.setdefault(name, dict.fromkeys(COLUMNS, 0))
+            row["mutants"] += 1
+            row["seconds"] += result.seconds
+            if result.status in row:
+                row[result.status] += 1
+    rows = {name: row for name, row in counts.items() if name != "total"}
+    for row in [*rows.values(), counts["total"]]:
         row["covered"] = row["mutants"] - row["uncovered"]
         ran = row["killed"] + row["survived"] + row["timeout"]
         row["kill rate"] = round(100 * (row["killed"] + row["timeout"]) / ran, 1) if ran else None
         row["seconds"] = round(row["seconds"], 1)
-    return {**rows, "total": total}
+    return {**rows, "total": counts["total"]}
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:
@@ -974,7 +972,7 @@ def as_json(results: Sequence[Result], options: dict[str, Any]) -> dict[str, Any
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command line (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument(
         "--file", action="append", default=[], help="mutate only this file (repeatable)"
     )
