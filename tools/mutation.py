@@ -1044,8 +1044,8 @@ def test_all(
         chosen = set(random.Random(args.seed).sample(range(len(todo)), args.sample))  # noqa: S311
         results += [Result(m, "unsampled") for i, (m, _) in enumerate(todo) if i not in chosen]
         todo = [job for i, job in enumerate(todo) if i in chosen]
-    # Longest first, so that no worker is left with a slow mutant at the end.
-    todo.sort(key=lambda job: -sum(step.timeout for step in job[1]))
+    # In random order: a run stopped early (Ctrl-C, SIGTERM) still reports a fair sample.
+    random.Random(args.seed).shuffle(todo)  # noqa: S311
     print(f"baseline {session.baseline_seconds:.0f}s; testing {len(todo)} mutants on covered "
           f"lines ({len(results)} not run)", flush=True)  # fmt: skip
     finished: set[str] = set()
