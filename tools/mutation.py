@@ -1,28 +1,41 @@
 """Mutation testing of the charms' code: when one line breaks, does a test fail?
 
     python tools/mutation.py [--file PATH]... [--sample N] [--seed S] [--workers N]
-                             [--json PATH] [--list] [--with-machine]      (or: tox -e mutation)
+                             [--examples N] [--json PATH] [--list] [--with-machine]
+                             [--fail-under PCT]                  (or: tox -e mutation -- ...)
 
-Each mutant is the source with one small change (an operator flipped, a constant or string
-changed, a statement deleted, an exception handler emptied, ...). For each source file:
+Each mutant is the source with one small change: a comparison, `and`/`or` or arithmetic
+operator swapped, `not` removed or added, a constant, number or string changed, a file mode
+made world-readable (0o640 <-> 0o644), a call statement, raise, attribute or item assignment
+deleted, a variable keyword argument left out (`group=GROUP`), `return x` made `return None`,
+an exception handler emptied (`pass`) or made to re-raise. Docstrings, annotations, logging
+calls and `if __name__ == "__main__"` are left alone. For the chosen files:
 
-1. Baseline: the test processes mapped to the file in TARGETS run once, unmutated, under
+1. Baseline: each test process the files map to in TARGETS runs once, unmutated, under
    coverage.py; every executed line is labelled with the tests that executed it (lines run at
-   import carry no test: every test may depend on them). The suite must pass.
+   import carry no test: every test of that process may depend on them). It must pass.
 2. A mutant on a line no test executes is counted as uncovered and not run. Any other mutant is
-   applied in a private copy of the repository (one per worker; the working tree is never
-   written) and only the tests that executed its line run: `pytest -x`, quiet, no cache, a
-   fixed Hypothesis seed and a timeout from the baseline duration of those tests. A failing
-   test kills the mutant; a clean pass means it survived.
+   applied in a private copy of the repository (one per worker, under the system's temporary
+   directory and removed at the end: the working tree is never written), and only the tests
+   that executed its line run, cheapest process, module and test first: `pytest -x`, quiet, no
+   cache, a fixed Hypothesis seed, --examples examples per property test (20: fewer than
+   plain `tox`, for speed), and a timeout of 10 s + 3 x their baseline time. A failing test
+   kills the mutant; a clean pass means it survived; mutants run in random order, so an
+   interrupted run (Ctrl-C, SIGTERM) still reports a fair sample.
 
-The kill rate of a file is killed / (killed + survived + timed out) over the mutants on covered
-lines; a timeout counts as killed (the mutant made the tests hang, which a user would notice).
+The kill rate of a file is (killed + timed out) / (killed + survived + timed out) over the
+mutants on covered lines: a mutant that makes the tests hang is caught, as a hung hook would be.
 
 The shared charm library lives byte-identical in several charms (tests/unit/lib/test_copies.py):
-its copies are mutated together, so the copy test does not kill every library mutant for free.
+its copies are mutated together, or the copy test would kill every library mutant for free.
 
-A slower tier can be added to a target (`machine=`): with --with-machine the survivors and the
-uncovered mutants of that target are run once more against it, one at a time (see README).
+A slower tier can be named per target (`machine=`, e.g. tests/machine/test_prometheus*.py).
+With --with-machine, after the normal run, every survivor and every uncovered mutant of such a
+target is applied in a worker copy and that tier runs there, whole (no coverage is measured
+inside its container), one mutant at a time (one container at a time), with a timeout from one
+unmutated run of it; a failure kills the mutant ("tier": "machine" in the JSON). That works as
+long as the machine tests take the charm code from the checkout they run in (paths relative to
+their own file, as the unit tests do), which is what makes them test the mutant.
 """
 
 from __future__ import annotations
