@@ -307,6 +307,16 @@ def test_kill_rate_counts_timeouts_as_killed_over_the_mutants_that_ran():
     assert mutation.summary(results)["total"]["kill rate"] == 80.0
 
 
+def test_survivors_are_listed_with_the_mutation_and_the_original_line(tmp_path: pathlib.Path):
+    (tmp_path / "m.py").write_text("import os\n\nMODE = 0o640  # owner and group\n")
+    survivor = mutation.Mutant("m.py", 3, 3, "mode", "0o640", "0o644", 18, 23)
+    results = [mutation.Result(survivor, "survived"), mutation.Result(a_mutant(1), "killed")]
+
+    assert mutation.survivors(results, tmp_path) == (
+        "m.py:3  mode: `0o640` -> `0o644`\n       3 | MODE = 0o640  # owner and group"
+    )
+
+
 def test_tests_run_cheapest_module_first_and_stay_with_their_module():
     class Item:
         def __init__(self, nodeid: str) -> None:
@@ -388,7 +398,7 @@ DEMO_TARGETS = (
 
 @pytest.mark.slow
 def test_a_run_kills_reports_tries_the_machine_tier_and_leaves_the_tree_alone(
-    tmp_path: pathlib.Path,
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ):
     root = demo_repository(tmp_path)
     before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
@@ -396,6 +406,10 @@ def test_a_run_kills_reports_tries_the_machine_tier_and_leaves_the_tree_alone(
     code = mutation.run(root, DEMO_TARGETS, options(json=tmp_path / "out.json", with_machine=True))
 
     assert code == 0
+    out = capsys.readouterr().out
+    # Listed while it survives the unit tests, with the mutation and the original line:
+    assert "  survived: charms/demo/src/demo.py:10 mode: `0o640` -> `0o644`\n" in out
+    assert "charms/demo/src/demo.py  " in out  # its row in the table
     result = json.loads((tmp_path / "out.json").read_text())
     by_change = {(m["line"], m["replacement"]): m for m in result["mutants"]}
     assert (by_change[(6, "False")]["status"], by_change[(6, "False")]["tier"]) == (
@@ -410,16 +424,3 @@ def test_a_run_kills_reports_tries_the_machine_tier_and_leaves_the_tree_alone(
     # On a line no unit test runs (no KeyError), killed by the machine tier:
     assert by_change[(5, "True")]["status"] == "killed"
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
-
-
-@pytest.mark.slow
-def test_survivors_are_listed_with_the_mutation_and_the_original_line(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
-):
-    root = demo_repository(tmp_path)
-
-    mutation.run(root, DEMO_TARGETS, options(file=[str(root / "charms/demo/src/demo.py")]))
-
-    out = capsys.readouterr().out
-    assert "charms/demo/src/demo.py:10  mode: `0o640` -> `0o644`\n      10 | return 0o640\n" in out
-    assert "kill rate" in out
