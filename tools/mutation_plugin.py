@@ -6,7 +6,8 @@ MUTATION_SELECT    a file of test node ids, one a line: only those tests run.
 MUTATION_ORDER     a JSON file {node id: seconds}: the cheapest modules and tests run first, so
                    that `pytest -x` stops early (a module's tests stay together: module-scoped
                    fixtures such as a running Prometheus are set up once).
-MUTATION_EXAMPLES  Hypothesis examples per property test (a profile named `mutation`).
+MUTATION_EXAMPLES  Hypothesis examples per property test (a profile named `mutation`, which
+                   also skips shrinking: the first failing example is enough).
 MUTATION_RECORD    where to write, as JSON, how long each test took and which test failed first.
 
 Under `coverage run` it also labels every line a test executes with that test's node id (a
@@ -25,13 +26,16 @@ from typing import Any
 import pytest
 
 if os.environ.get("MUTATION_EXAMPLES"):
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     settings.register_profile(
         "mutation",
         max_examples=int(os.environ["MUTATION_EXAMPLES"]),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
+        # A failing example kills the mutant as it is: shrinking it (promtool runs included)
+        # only turns the kill into a timeout.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
     )
     # tests/conftest.py, imported after this plugin, loads the profile this names.
     os.environ["HYPOTHESIS_PROFILE"] = "mutation"
