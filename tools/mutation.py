@@ -77,11 +77,8 @@ class Target:
     machine: tuple[str, ...] = ()
 
 
-PROMETHEUS_FUNCTIONAL = (
-    "tests/functional/test_prometheus_workload.py",
-    "tests/functional/test_promtool_properties.py",
-    "tests/functional/test_dashboards.py",
-)
+# test_prom* also matches promtool and PromQL tests; the dashboards run against a real Prometheus.
+PROMETHEUS_FUNCTIONAL = ("tests/functional/test_prom*.py", "tests/functional/test_dashboards.py")
 # One line per charm: its sources, then its test processes (fastest first), then its machine tier.
 TARGETS = (
     Target(
@@ -91,7 +88,7 @@ TARGETS = (
     ),
     Target(
         "charms/grafana/src/*.py",
-        runs=(("tests/unit/grafana",), ("tests/functional/test_grafana_workload.py",)),
+        runs=(("tests/unit/grafana",), ("tests/functional/test_grafana*.py",)),
         machine=("tests/machine/test_grafana*.py",),
     ),
     Target(
@@ -99,10 +96,16 @@ TARGETS = (
         runs=(("tests/unit/node-exporter",), ("tests/functional/test_node_exporter*.py",)),
         machine=("tests/machine/test_node_exporter*.py",),
     ),
-    # The library's owner copy; the identical copies in other charms are mutated with it.
+    # The libraries' owner copies; the identical copies in other charms are mutated with them,
+    # and the unit tests of every charm that carries a copy run against them.
     Target(
         "charms/prometheus/lib/charms/*/v*/*.py",
-        runs=(("tests/unit/lib",), ("tests/unit/prometheus",), ("tests/unit/grafana",)),
+        runs=(
+            ("tests/unit/lib",),
+            ("tests/unit/prometheus",),
+            ("tests/unit/grafana",),
+            ("tests/unit/node-exporter",),
+        ),
     ),
 )
 
