@@ -105,7 +105,11 @@ TARGETS = (
             ("tests/unit/prometheus",),
             ("tests/unit/grafana",),
             ("tests/unit/node-exporter",),
+            # packaged_service's log parsing, fed by the real binaries' own failures.
+            ("tests/functional/test_*start_failures.py",),
         ),
+        # packaged_service starts, confirms and stops real units only there.
+        machine=("tests/machine/test_*.py",),
     ),
 )
 
