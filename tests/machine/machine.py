@@ -27,6 +27,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -518,3 +519,16 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 30, what: str = "it
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what} ({last_error})")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def port_taken() -> Iterator[int]:
+    """Hold a free TCP port on every address, as another service would; yield its number.
+
+    Machines share the host's network, so a service in the machine cannot bind it either.
+    """
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as held:
+        held.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        held.bind(("::", 0))
+        held.listen()
+        yield held.getsockname()[1]

@@ -10,25 +10,21 @@ data the node-exporter unit published.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import socket
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from juju import Status, Unit
-from machine import Machine, wait_for
+from machine import Machine, port_taken, wait_for
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "tools"))
-import loopback
 
 PACKAGE = SERVICE = BINARY = "prometheus-node-exporter"
 DEFAULTS = "/etc/default/prometheus-node-exporter"
@@ -122,16 +118,6 @@ def unit(machine: Machine) -> Unit:
     assert result.status == Status("active", "exporting on :9100"), result.status
     wait_for(metrics, what="the exporter on :9100")
     return installed
-
-
-@contextlib.contextmanager
-def port_taken() -> Iterator[int]:
-    """Hold a TCP port on every address, as another service on the machine would."""
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as held:
-        held.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        held.bind(("::", loopback.free_port()))
-        held.listen()
-        yield held.getsockname()[1]
 
 
 # --- install, flags, options ---------------------------------------------------------------

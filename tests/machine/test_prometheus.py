@@ -7,21 +7,18 @@ prometheus.service, files land in /etc/prometheus, and the tests look at what a 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import pathlib
-import socket
 import sys
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from juju import Status, Unit
-from machine import Machine, wait_for
+from machine import Machine, port_taken, wait_for
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[2] / "tools"))
 import loopback
@@ -83,16 +80,6 @@ def unit(machine: Machine) -> Unit:
     assert result.status.name == "active", result.status
     wait_for(ready, what="Prometheus to be ready")
     return prometheus
-
-
-@contextlib.contextmanager
-def port_taken() -> Iterator[int]:
-    """Hold a TCP port on every address, as another service on the machine would."""
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as held:
-        held.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        held.bind(("::", loopback.free_port()))
-        held.listen()
-        yield held.getsockname()[1]
 
 
 def test_install_from_nothing_starts_prometheus_without_recommends(machine: Machine):

@@ -81,8 +81,7 @@ class InvalidError(ValueError):
     """A setting is not acceptable; the message says why, quoting the value."""
 
 
-class InstallError(Exception):
-    """apt could not install the package; the message is apt's."""
+InstallError = packaged_service.InstallError
 
 
 class StartError(Exception):
@@ -126,35 +125,13 @@ def installed() -> bool:
 def install() -> None:
     """Install the archive's prometheus-node-exporter, without its recommended packages.
 
-    charmlibs-apt cannot pass --no-install-recommends, and the package recommends
-    prometheus-node-exporter-collectors (textfile scripts run by systemd timers: apt, smartmon,
-    ipmi...), which pull in more than a lab asked for. So the cache refresh goes through
-    charmlibs-apt and the install through apt-get, with the non-interactive, keep-my-config
-    options charmlibs-apt uses. The package's postinst enables and starts the service.
+    It recommends prometheus-node-exporter-collectors (textfile scripts run by systemd timers:
+    apt, smartmon, ipmi...), more than a lab asked for. The postinst starts the service.
 
     Raises:
-        InstallError: apt failed (no network, no such package in the configured archive, ...).
+        InstallError: apt failed; the message is apt's own error line.
     """
-    try:
-        apt.update()
-    except subprocess.CalledProcessError as e:
-        raise InstallError(f"apt-get update failed ({e.returncode})") from None
-    result = subprocess.run(
-        [
-            "apt-get",
-            "install",
-            "--yes",
-            "--no-install-recommends",
-            "--option=Dpkg::Options::=--force-confold",
-            PACKAGE,
-        ],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        errors = [line for line in result.stderr.splitlines() if line.startswith("E:")]
-        raise InstallError((errors or result.stderr.strip().splitlines() or ["no output"])[-1])
+    packaged_service.install(PACKAGE)
 
 
 def version() -> str | None:

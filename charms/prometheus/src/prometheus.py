@@ -86,8 +86,7 @@ class StartError(Exception):
     """Prometheus did not come up; the message says why, from its own log."""
 
 
-class InstallError(Exception):
-    """apt could not install the package; the message is apt's."""
+InstallError = packaged_service.InstallError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,34 +109,12 @@ def installed() -> bool:
 def install() -> None:
     """Install the archive's prometheus package, without its recommended packages.
 
-    charmlibs-apt cannot pass --no-install-recommends (its install options are fixed), and the
-    package recommends prometheus-node-exporter, which this charm does not manage. So the cache
-    refresh goes through charmlibs-apt and the install through apt-get directly, with the same
-    non-interactive, keep-my-config options charmlibs-apt uses.
+    It recommends prometheus-node-exporter, which this charm does not manage.
 
     Raises:
-        InstallError: apt failed (no network, no such package in the configured archive, ...).
+        InstallError: apt failed; the message is apt's own error line.
     """
-    try:
-        apt.update()
-    except subprocess.CalledProcessError as e:
-        raise InstallError(f"apt-get update failed ({e.returncode})") from None
-    result = subprocess.run(
-        [
-            "apt-get",
-            "install",
-            "--yes",
-            "--no-install-recommends",
-            "--option=Dpkg::Options::=--force-confold",
-            PACKAGE,
-        ],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        errors = [line for line in result.stderr.splitlines() if line.startswith("E:")]
-        raise InstallError((errors or result.stderr.strip().splitlines() or ["no output"])[-1])
+    packaged_service.install(PACKAGE)
 
 
 def version() -> str | None:

@@ -100,3 +100,26 @@ def test_the_shipped_drop_in_directory_is_systemd_s():
 )
 def test_what_counts_as_a_crash(unit, died):
     assert packaged_service._died(unit) is died
+
+
+@pytest.mark.parametrize(
+    ("stderr", "said"),
+    [
+        (
+            "W: Some index files failed to download.\nE: Unable to locate package prometheus\n",
+            "E: Unable to locate package prometheus",
+        ),
+        (
+            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234\n"
+            "E: Unable to acquire the dpkg frontend lock, is another process using it?\n",
+            "E: Unable to acquire the dpkg frontend lock, is another process using it?",
+        ),
+        (
+            "dpkg: error processing package x (--configure)\n",
+            "dpkg: error processing package x (--configure)",
+        ),
+        ("", "apt-get failed without a message"),
+    ],
+)
+def test_apt_s_own_error_line_is_the_reason(stderr, said):
+    assert packaged_service.apt_error(stderr) == said

@@ -8,6 +8,9 @@ the service either answers its own readiness check (it is up), or systemd shows 
 failed: the service's own journal lines since the start are returned so the charm can say why),
 or a time limit passes while it is still alive and not ready (it is starting, slowly).
 
+`install` installs the package without its recommended packages, saying in one line why apt
+failed when it does.
+
 `allow_low_ports` writes a systemd drop-in that lets the service's unprivileged user bind ports
 below 1024; the packaged units give it no capabilities (and prometheus.service also sets
 `PrivateUsers=true`, under which a capability would not reach the host's network namespace).
@@ -20,20 +23,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from charmlibs import systemd
+from charmlibs import apt, systemd
 
 # The unique identifier of this library on Charmhub.
 LIBID = "530c585821d540c08d0bc47135aced22"
 # Increment on an incompatible API change.
 LIBAPI = 0
 # Increment on every released change.
-LIBPATCH = 2
+LIBPATCH = 3
 
 # Where drop-ins for packaged units go (tests point it elsewhere).
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -48,6 +52,53 @@ CapabilityBoundingSet=CAP_NET_BIND_SERVICE
 # does not own the host's network namespace, and the bind would still be refused.
 PrivateUsers=no
 """
+
+
+class InstallError(Exception):
+    """apt could not install the package; the message is apt's own error line."""
+
+
+def install(package: str) -> None:
+    """Install an archive package without its recommended packages.
+
+    charmlibs-apt cannot pass --no-install-recommends (its install options are fixed), and the
+    packages these charms use recommend more than a lab asked for (prometheus recommends
+    prometheus-node-exporter; prometheus-node-exporter recommends a set of textfile collectors
+    run by timers). So the cache refresh goes through charmlibs-apt and the install through
+    apt-get, with the non-interactive, keep-my-config options charmlibs-apt uses. A package's
+    postinst may enable and start its service (Debian's and Ubuntu's do).
+
+    Raises:
+        InstallError: apt failed (no network, no such package in the configured archive, ...).
+    """
+    try:
+        apt.update()
+    except subprocess.CalledProcessError as e:
+        # charmlibs-apt lets apt-get write to the hook's output: juju debug-log has the rest.
+        raise InstallError(f"apt-get update failed (exit {e.returncode})") from None
+    result = subprocess.run(
+        [
+            "apt-get",
+            "install",
+            "--yes",
+            "--no-install-recommends",
+            "--option=Dpkg::Options::=--force-confold",
+            package,
+        ],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise InstallError(apt_error(result.stderr))
+
+
+def apt_error(stderr: str) -> str:
+    """Return the line of apt's output that says why it failed (its last `E:` line)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E:")]
+    return (errors or lines or ["apt-get failed without a message"])[-1]
 
 
 class Outcome(enum.Enum):
