@@ -1011,6 +1011,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout-factor", type=float, default=3.0, help="x baseline (default 3)")
     parser.add_argument("--with-machine", action="store_true", help="survivors: machine tier too")
     parser.add_argument(
+        "--retest",
+        type=Path,
+        metavar="JSON",
+        help="test only the survivors of an earlier --json run (same source files)",
+    )
+    parser.add_argument(
         "--fail-under", type=float, metavar="PCT", help="exit 1 if a file is below"
     )
     return parser.parse_args(argv)
@@ -1059,7 +1065,19 @@ def test_all(
             todo.append((m, steps))
         else:
             results.append(Result(m, "uncovered"))
-    if args.sample is not None and args.sample < len(todo):
+    if args.retest is not None:
+        # After new tests: only what survived before needs running again. Ids hold while the
+        # source files are unchanged; a survivor whose id is gone is reported, not guessed at.
+        earlier = json.loads(args.retest.read_text())["mutants"]
+        wanted = {m["id"] for m in earlier if m["status"] in ("survived", "error")}
+        kept = [job for job in todo if job[0].id in wanted]
+        missing = wanted - {m.id for m, _ in kept}
+        if missing:
+            print(f"{len(missing)} earlier survivors are not mutants of these files any more:")
+            print("\n".join(f"  {mutant_id}" for mutant_id in sorted(missing)))
+        results += [Result(m, "unsampled") for m, _ in todo if m.id not in wanted]
+        todo = kept
+    elif args.sample is not None and args.sample < len(todo):
         # Sampling, not cryptography.
         chosen = set(random.Random(args.seed).sample(range(len(todo)), args.sample))  # noqa: S311
         results += [Result(m, "unsampled") for i, (m, _) in enumerate(todo) if i not in chosen]

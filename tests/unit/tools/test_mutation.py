@@ -424,3 +424,33 @@ def test_a_run_kills_reports_tries_the_machine_tier_and_leaves_the_tree_alone(
     # On a line no unit test runs (no KeyError), killed by the machine tier:
     assert by_change[(5, "True")]["status"] == "killed"
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.slow
+def test_a_retest_runs_only_the_earlier_survivors_and_a_new_test_kills_them(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+):
+    root = demo_repository(tmp_path)
+    targets = (mutation.Target("charms/demo/src/*.py", runs=(("tests/unit/demo",),)),)
+    mutation.run(root, targets, options(json=tmp_path / "first.json"))
+    first = json.loads((tmp_path / "first.json").read_text())["mutants"]
+    survived = {m["id"] for m in first if m["status"] == "survived"}
+    assert survived, "the demo's unit tests were meant to leave survivors"
+    # The test the first run showed missing: the mode is exactly 0o640.
+    tests = root / "tests" / "unit" / "demo" / "test_demo.py"
+    tests.write_text(
+        tests.read_text().replace("assert demo.mode()", "assert demo.mode() == 0o640")
+    )
+
+    mutation.run(
+        root, targets, options(json=tmp_path / "second.json", retest=tmp_path / "first.json")
+    )
+
+    second = {
+        m["id"]: m["status"] for m in json.loads((tmp_path / "second.json").read_text())["mutants"]
+    }
+    ran = ("killed", "survived", "timeout")
+    tested = {mutant_id for mutant_id, status in second.items() if status in ran}
+    assert tested == survived
+    mode_mutant = next(m["id"] for m in first if m["replacement"] == "0o644")
+    assert second[mode_mutant] == "killed"
