@@ -11,6 +11,8 @@ Environment (all optional):
     MACHINE_DIST          the release to boot (default: the host's own, VERSION_CODENAME)
     MACHINE_APT_SOURCES   `deb` lines for it, separated by `|` (default: the host's apt sources
                           when MACHINE_DIST is the host's release, else the release's archive)
+    MACHINE_KEYRING       the keyring that signs that archive, when the host's apt does not
+                          trust it (Ubuntu's ubuntu-archive-keyring.gpg on a Debian host)
     MACHINE_CACHE         where images, layers, wheels and .debs are kept
                           (default: ~/.cache/monitoring-charms)
 
@@ -54,7 +56,7 @@ PACKAGES = (
 # Bump when _prepare_image changes, so cached images are rebuilt.
 IMAGE_REVISION = 2
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-UBUNTU = ("jammy", "noble")
+UBUNTU = ("focal", "jammy", "noble")
 # The archive for a release that is not the host's own (Ubuntu: universe holds prometheus).
 DEFAULT_SOURCES = {
     "jammy": (
@@ -151,6 +153,7 @@ class Image:
     release: str
     sources: tuple[str, ...]
     apt_options: tuple[str, ...]
+    keyring: str = ""
 
     @classmethod
     def from_environment(cls) -> Image:
@@ -167,15 +170,26 @@ class Image:
             raise MachineError(f"no apt sources known for {release}: set MACHINE_APT_SOURCES")
         if not sources:
             raise MachineError(f"the host's apt has no sources for {release}")
-        return cls(release, tuple(sources), tuple(_apt_options()))
+        keyring = os.environ.get("MACHINE_KEYRING", "")
+        return cls(release, tuple(sources), tuple(_apt_options()), keyring)
 
     @property
     def key(self) -> str:
         """A name that changes whenever what goes into the image changes."""
         text = "\n".join(
-            (str(IMAGE_REVISION), self.release, *self.sources, *self.apt_options, *PACKAGES)
+            (str(IMAGE_REVISION), self.release, *self.sources, *self.apt_options, *self.packages)
         )
         return f"{self.release}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        """What the image holds besides the essential packages.
+
+        minbase gives no apt on Ubuntu (seen with mmdebstrap 1.3.5 building jammy), and the
+        machine's own apt must trust its archive: apt and the release's keyring are asked for.
+        """
+        keyring = "ubuntu-keyring" if self.release in UBUNTU else "debian-archive-keyring"
+        return (*PACKAGES, "apt", keyring)
 
     @property
     def rootfs(self) -> pathlib.Path:
@@ -195,8 +209,9 @@ class Image:
             command = [
                 "mmdebstrap",
                 "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
+                f"--include={','.join(self.packages)}",
                 *(f"--aptopt={option}" for option in self.apt_options),
+                *((f"--keyring={self.keyring}",) if self.keyring else ()),
                 # Keep the package lists: the charms' own `apt-get update` is then quick.
                 "--skip=cleanup/apt/lists",
                 self.release,
@@ -286,7 +301,9 @@ class Machine:
                 f"--directory={root}",
                 f"--machine={name}",
                 *(() if host_systemd else ("--register=no", "--keep-unit")),
-                "--resolv-conf=copy-host",
+                # The host's resolver, even over a symlink to systemd-resolved's stub (jammy's
+                # image has one, and its resolved would have no upstream in a shared network).
+                "--resolv-conf=replace-host",
                 "--console=passive",
                 *(f"--bind-ro={host}:{inside}" for host, inside in binds),
                 *(f"--bind={host}:{inside}" for host, inside in writable_binds),
