@@ -201,7 +201,7 @@ def test_lifecycle_endpoints_are_refused_and_prometheus_keeps_running(
     assert "Ready" in running.get("/-/ready")
 
 
-def test_the_fast_dumper_writes_what_pyyaml_writes_and_pure_python_the_same_config(
+def test_the_charms_writer_gives_pyyamls_configuration_and_promtool_accepts_both(
     paths, monkeypatch
 ):
     def render() -> str:
@@ -213,6 +213,7 @@ def test_the_fast_dumper_writes_what_pyyaml_writes_and_pure_python_the_same_conf
             evaluation_interval="15s",
             external_labels={"site": "lab", "empty": "", "yes": "true"},
             scrape_configs=[
+                # An operator's job, with a bool only PyYAML writes, among the charm's own.
                 {"job_name": "own", "sample_limit": 10, "honor_labels": True, "params": {}},
                 *scrape.cos_jobs(
                     {"scrape_jobs": json.dumps([job])}, units, APP, scrape_interval="15s"
@@ -220,20 +221,32 @@ def test_the_fast_dumper_writes_what_pyyaml_writes_and_pure_python_the_same_conf
             ],
         )
 
-    assert issubclass(prometheus._DUMPER, yaml.CSafeDumper)  # PyYAML's wheels carry libyaml
-    fast = render()
-    monkeypatch.setattr(prometheus, "_DUMPER", yaml.CSafeDumper)
-    libyaml = render()
+    charms = render()
+    # What rendered prometheus.yml before the charm had its own writer: PyYAML's pure-Python
+    # dumper, then libyaml's.
+    before = []
+    for dumper in (yaml.SafeDumper, yaml.CSafeDumper):
+        with monkeypatch.context() as patch:
+            patch.setattr(
+                prometheus,
+                "_dump",
+                lambda data, d=dumper: yaml.dump(
+                    data, Dumper=d, sort_keys=False, allow_unicode=False
+                ),
+            )
+            before.append(render())
+    # Where PyYAML lacks libyaml, the charm leaves the operator's job to the pure-Python one.
     monkeypatch.setattr(prometheus, "_DUMPER", yaml.SafeDumper)
     monkeypatch.setattr(prometheus, "_LOADER", yaml.SafeLoader)
-    pure = render()
+    without_libyaml = render()
 
-    assert fast == libyaml
-    # Pure Python wraps long quoted strings elsewhere; the configuration is the same.
-    assert yaml.safe_load(pure) == yaml.safe_load(fast)
-    assert prometheus.install_config(pure, {}).changed
-    assert prometheus.check_live_config() is None
-    assert prometheus.job_count() == 51
+    assert charms not in before  # the text differs: the charm quotes every string value
+    for text in (*before, without_libyaml):
+        assert yaml.safe_load(text) == yaml.safe_load(charms)
+    for text in dict.fromkeys((charms, without_libyaml, *before)):  # each different text once
+        assert prometheus.install_config(text, {}).changed
+        assert prometheus.check_live_config() is None
+        assert prometheus.job_count() == 51
 
 
 def test_unchanged_config_writes_nothing(paths, port):

@@ -11,8 +11,10 @@ import contextlib
 import dataclasses
 import grp
 import json
+import json.encoder
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -37,8 +39,9 @@ _HEADER = "# Managed by the prometheus charm: edits are overwritten. Use its con
 _SAFE_FLAG = re.compile(r"--[a-z.-]+(?:=[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]*)?")
 _RULES_FILE = re.compile(r"[A-Za-z0-9_.-]+\.rules")
 # libyaml's emitter and parser when PyYAML has them (its wheels do): a prometheus.yml for
-# thousands of targets is written and read several times faster, in the same block style.
-_SAFE_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# thousands of targets is read several times faster, and what the charm's own writer leaves to
+# PyYAML (see _dump) is written faster.
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Prometheus's own record of its last reload, on its /metrics page.
 _RELOAD_OK = "prometheus_config_last_reload_successful"
@@ -159,33 +162,198 @@ def render_rules(groups: Mapping[str, Any]) -> str:
     return _HEADER + _dump(dict(groups))
 
 
-class _FastDumper(_SAFE_DUMPER):
-    """The safe dumper, with a shorter path for the plain dicts, lists and strings it mostly gets.
+# prometheus.yml is mostly what scrape.py builds from relation data: dicts with str keys, lists,
+# str and int, nothing else. PyYAML makes a Python node object of every one of them before
+# libyaml writes it out, which for thousands of targets takes longer than promtool's whole check,
+# so such "plain" data is written directly, in PyYAML's block layout:
+#
+# - Every string is a JSON string with only ASCII in it. A JSON string literal is a YAML
+#   double-quoted scalar: JSON's escapes (\" \\ \b \f \n \r \t \uXXXX) are all YAML 1.1 escapes
+#   (gopkg.in/yaml.v2 v2.4.0, which Prometheus reads prometheus.yml with, scannerc.go lines
+#   2379-2429). JSON writes a character beyond U+FFFF as a surrogate pair, which yaml.v2 refuses
+#   ("found invalid Unicode character escape code", scannerc.go line 2452), so those become
+#   YAML's \UXXXXXXXX; a string holding a lone surrogate is not plain (YAML cannot carry it).
+#   On one line and all ASCII, no string can hit YAML's line folding, its characters that are
+#   not allowed in a file (readerc.go line 342) or its line breaks beyond \n (U+0085, U+2028).
+# - A key is written bare when it is an identifier that YAML 1.1 reads as a string. In yaml.v2
+#   (resolve.go, resolveTable and resolveMapList) and PyYAML's resolver, a bare word starting
+#   with a letter or `_` is something else only as one of _YAML11_WORDS (bools and nulls: y,
+#   on, NULL, ...), so those are quoted in any case: Prometheus would still read such a label
+#   name as text (it decodes keys into strings), but PyYAML, and any YAML 1.1 reader decoding
+#   into generic types, would not. Other keys are JSON strings.
+# - An int is written in decimal, as PyYAML writes it.
+#
+# Anything else (the operator's scrape-jobs: floats, bools, nulls, dates, anchors) is left to
+# PyYAML. See _dump.
+_QUOTE = json.encoder.encode_basestring_ascii  # json.dumps's own C function for a str
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_YAML11_WORDS = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
+_ASTRAL = re.compile("([\U00010000-\U0010ffff])")
+# PyYAML's emitter writes a key longer than this as an explicit `? key`; both readers refuse a
+# plain (implicit) key over 1024 characters.
+_MAX_KEY = 128
+_KEYS: dict[str, str] = {}  # each key as written, for the few the charm repeats thousands of times
 
-    PyYAML's representer looks up a function for every object and remembers every dict and list
-    it has seen (to write anchors for shared ones); for thousands of targets that is most of the
-    time left once libyaml emits. The charm's data shares no objects, so these three types
-    become nodes directly; the text is the same (tests/functional compares the two).
-    """
 
-    def represent_data(self, data: Any) -> yaml.Node:
-        kind = type(data)
-        if kind is str:
-            return yaml.ScalarNode("tag:yaml.org,2002:str", data)
-        if kind is list:
-            items = [self.represent_data(item) for item in data]
-            return yaml.SequenceNode("tag:yaml.org,2002:seq", items, flow_style=False)
-        if kind is dict and not self.sort_keys:
-            pairs = [(self.represent_data(k), self.represent_data(v)) for k, v in data.items()]
-            return yaml.MappingNode("tag:yaml.org,2002:map", pairs, flow_style=False)
-        return super().represent_data(data)
-
-
-_DUMPER: Any = _FastDumper
+class _NotPlainError(Exception):
+    """The data holds something the plain writer leaves to PyYAML."""
 
 
 def _dump(data: dict[str, Any]) -> str:
+    """Return `data` as a YAML document: plain data by the plain writer, the rest by PyYAML.
+
+    When only some items of a top-level list are not plain (an operator's scrape job with a
+    boolean), PyYAML writes the document with each plain item swapped for a token, and the
+    plain writer's text of that item replaces the token's line: one PyYAML call, so its anchors
+    stay unique in the document. If the tokens are not found where expected, PyYAML writes it all.
+    """
+    try:
+        return _plain(data, set())
+    except _NotPlainError:
+        pass
+    token = f"plain-{secrets.token_hex(8)}-"
+    plain: list[str] = []
+    seen: set[int] = set()  # across items too: nothing is written twice (see _see)
+    skeleton: dict[str, Any] = {}
+    for key, value in data.items():
+        if type(value) is list:
+            value = [_plain_or_token(item, token, plain, seen) for item in value]
+        skeleton[key] = value
+    # Items of a top-level list are written at column 0 (PyYAML's indentless block lists).
+    parts = re.split(rf"^- {token}(\d+)\n", _pyyaml(skeleton), flags=re.MULTILINE)
+    if parts[1::2] != [str(n) for n in range(len(plain))]:
+        return _pyyaml(data)
+    parts[1::2] = plain
+    return "".join(parts)
+
+
+def _plain_or_token(item: object, token: str, plain: list[str], seen: set[int]) -> object:
+    """Return a token for `item`, its text kept in `plain`; or `item` itself if it is not plain."""
+    out: list[str] = []
+    try:
+        _item(item, "- ", "  ", out, seen)
+    except _NotPlainError:
+        return item
+    plain.append("".join(out))
+    return f"{token}{len(plain) - 1}"
+
+
+def _pyyaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=False)
+
+
+def _plain(data: dict[str, Any] | list[Any], seen: set[int]) -> str:
+    """Return `data` as block YAML if it is plain data; raise _NotPlainError otherwise."""
+    out: list[str] = []
+    if type(data) is dict and data:
+        _mapping(data, "", "", out, seen)
+    elif type(data) is list and data:
+        _sequence(data, "", "", out, seen)
+    else:
+        out.append(f"{_flow(data)}\n")
+    return "".join(out)
+
+
+def _mapping(
+    data: dict[Any, Any], indent: str, first: str, out: list[str], seen: set[int]
+) -> None:
+    """Write a non-empty dict's lines, its keys at `indent` (the first line starts `first`)."""
+    _see(data, seen)
+    inner = indent + "  "
+    prefix = first
+    for key, value in data.items():
+        name = _KEYS.get(key) if type(key) is str else None
+        if name is None:
+            name = _key(key)
+        kind = type(value)
+        if kind is str:
+            out.append(f"{prefix}{name}: {_string(value)}\n")
+        elif kind is dict and value:
+            out.append(f"{prefix}{name}:\n")
+            _mapping(value, inner, inner, out, seen)
+        elif kind is list and value:
+            out.append(f"{prefix}{name}:\n")
+            _sequence(value, indent, indent, out, seen)  # indentless, as PyYAML writes it
+        else:
+            out.append(f"{prefix}{name}: {_flow(value)}\n")
+        prefix = indent
+
+
+def _sequence(data: list[Any], indent: str, first: str, out: list[str], seen: set[int]) -> None:
+    """Write a non-empty list's lines, its `- ` at `indent` (the first line starts `first`)."""
+    _see(data, seen)
+    inner = indent + "  "
+    dash = indent + "- "
+    prefix = first + "- "
+    for item in data:
+        _item(item, prefix, inner, out, seen)
+        prefix = dash
+
+
+def _item(item: object, prefix: str, inner: str, out: list[str], seen: set[int]) -> None:
+    """Write one list item: its first line starts `prefix` (`- ` included), the rest `inner`."""
+    if type(item) is str:
+        out.append(f"{prefix}{_string(item)}\n")
+    elif type(item) is dict and item:
+        _mapping(item, inner, prefix, out, seen)
+    elif type(item) is list and item:
+        _sequence(item, inner, prefix, out, seen)
+    else:
+        out.append(f"{prefix}{_flow(item)}\n")
+
+
+def _see(container: object, seen: set[int]) -> None:
+    """Raise _NotPlainError for a dict or list already written (or being written) in this document.
+
+    Such a one is shared, or contains itself: PyYAML writes it once, with an anchor, where
+    copies could multiply (a few lines of YAML aliases in scrape-jobs can stand for billions).
+    """
+    if id(container) in seen:
+        raise _NotPlainError
+    seen.add(id(container))
+
+
+def _flow(value: object) -> str:
+    """Return a scalar or an empty collection as written on one line."""
+    if type(value) is str:
+        return _string(value)
+    if type(value) is int:
+        return str(value)
+    if type(value) is dict and not value:
+        return "{}"
+    if type(value) is list and not value:
+        return "[]"
+    raise _NotPlainError
+
+
+def _string(text: str) -> str:
+    quoted = _QUOTE(text)
+    # Rare: a surrogate pair (or a literal backslash before "ud", which takes the same path).
+    return _astral(text) if "\\ud" in quoted else quoted
+
+
+def _astral(text: str) -> str:
+    """Quote `text` with its characters beyond the Basic Multilingual Plane as 8-digit escapes."""
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        raise _NotPlainError
+    parts = _ASTRAL.split(text)  # even: runs of other characters; odd: one astral character
+    escaped = [
+        f"\\U{ord(part):08x}" if n % 2 else _QUOTE(part)[1:-1] for n, part in enumerate(parts)
+    ]
+    return f'"{"".join(escaped)}"'
+
+
+def _key(key: object) -> str:
+    """Return a mapping key as written; raise _NotPlainError for a key PyYAML must write."""
+    if type(key) is not str:
+        raise _NotPlainError
+    bare = _IDENTIFIER.fullmatch(key) and key.lower() not in _YAML11_WORDS
+    name = key if bare else _string(key)
+    if len(name) > _MAX_KEY:
+        raise _NotPlainError
+    if len(_KEYS) < 1000:
+        _KEYS[key] = name
+    return name
 
 
 def flags(
