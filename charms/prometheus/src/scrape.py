@@ -364,7 +364,9 @@ def _cos_job(
     fixed: list[dict[str, Any]] = []
     wildcards: list[tuple[list[str], dict[str, str]]] = []  # ([":PORT", ...], labels)
     for static_config in static_configs:
-        targets = static_config["targets"]
+        if not isinstance(static_config, dict):
+            raise InvalidError("a static config must be an object")
+        targets = static_config.get("targets")
         if not isinstance(targets, list) or not targets:
             raise InvalidError("targets must be a non-empty list")
         labels = _labels(static_config.get("labels", {}))
@@ -579,7 +581,9 @@ def _target(target: object) -> str:
     if target.count(":") > 1:
         # Without brackets an IPv6 address and a port cannot be told apart (Go's
         # net.SplitHostPort refuses it at scrape time).
-        raise InvalidError(f"target {_show(target)}: an IPv6 address needs brackets ([::1]:9100)")
+        raise InvalidError(
+            f"target {_show(target)} is not host:port (an IPv6 address needs brackets: [::1]:9100)"
+        )
     host, sep, port = target.rpartition(":")
     if not sep:
         host = port

@@ -333,48 +333,72 @@ GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
 
 
 @pytest.mark.parametrize(
-    "bad_job",
+    ("bad_job", "reason"),
     [
-        pytest.param("not a job", id="job is a string"),
+        pytest.param("not a job", "a job must be an object", id="job is a string"),
         pytest.param(
             {"job_name": "x\n- job_name: evil", "static_configs": [{"targets": ["*:80"]}]},
+            'job_name "x\\n- job_name: evil" is not valid',
             id="YAML in job name",
         ),
         pytest.param(
             {"job_name": "has space", "static_configs": [{"targets": ["*:80"]}]},
+            'job_name "has space" is not valid',
             id="space in job name",
         ),
         pytest.param(
-            {"job_name": 5, "static_configs": [{"targets": ["*:80"]}]}, id="job name not a string"
+            {"job_name": 5, "static_configs": [{"targets": ["*:80"]}]},
+            "job_name 5 is not valid",
+            id="job name not a string",
         ),
-        pytest.param({"job_name": "x", "static_configs": "*:80"}, id="static_configs a string"),
-        pytest.param({"job_name": "x", "static_configs": []}, id="no static_configs"),
-        pytest.param({"job_name": "x", "static_configs": [["*:80"]]}, id="static config a list"),
         pytest.param(
-            {"job_name": "x", "static_configs": [{"targets": "*:80"}]}, id="targets a string"
+            {"job_name": "x", "static_configs": "*:80"},
+            "static_configs must be a non-empty list",
+            id="static_configs a string",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": []},
+            "static_configs must be a non-empty list",
+            id="no static_configs",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [["*:80"]]},
+            "a static config must be an object",
+            id="static config a list",
+        ),
+        pytest.param(
+            {"job_name": "x", "static_configs": [{"targets": "*:80"}]},
+            "targets must be a non-empty list",
+            id="targets a string",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["evil\nhost:80"]}]},
+            'address "evil\\nhost" is not a hostname or IP',
             id="newline in target",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["host:99999"]}]},
+            'port "99999" is not a number from 1 to 65535',
             id="port out of range",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["*:http"]}]},
+            'port "http" is not a number from 1 to 65535',
             id="wildcard port not a number",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["http://h:80/x"]}]},
+            'target "http://h:80/x" is not host:port (an IPv6 address needs brackets: [::1]:9100)',
             id="URL as target",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": [{"host": "h"}]}]},
+            "target {'host': 'h'} is not a string",
             id="target an object",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["*:80"], "labels": {"a\nb": "c"}}]},
+            'label name "a\\nb" is not valid',
             id="newline in label name",
         ),
         pytest.param(
@@ -382,10 +406,12 @@ GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
                 "job_name": "x",
                 "static_configs": [{"targets": ["*:80"], "labels": {"env": "prod\n  evil: true"}}],
             },
+            'label env has control characters: "prod\\n  evil: true"',
             id="YAML in label value",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["*:80"], "labels": {"env": 5}}]},
+            "label env must be text of 1 to 1024 characters, not 5",
             id="label value not a string",
         ),
         pytest.param(
@@ -393,6 +419,7 @@ GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
                 "job_name": "x",
                 "static_configs": [{"targets": ["*:80"], "labels": {"__address__": "evil:1"}}],
             },
+            'label name "__address__" is reserved',
             id="reserved label",
         ),
         pytest.param(
@@ -400,40 +427,101 @@ GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
                 "job_name": "x",
                 "static_configs": [{"targets": ["*:80"], "labels": {"juju_unit": "other/0"}}],
             },
+            'label name "juju_unit" is reserved',
             id="topology label spoofed",
         ),
         pytest.param(
             {"job_name": "x", "static_configs": [{"targets": ["*:80"], "labels": ["a"]}]},
+            "labels must be an object",
             id="labels a list",
         ),
-        pytest.param({"job_name": "x", "metrics_path": "/m\nx", **GOOD}, id="newline in path"),
-        pytest.param({**GOOD, "job_name": "x", "metrics_path": "metrics"}, id="relative path"),
-        pytest.param({**GOOD, "job_name": "x", "metrics_path": '/m?q="x'}, id="query in path"),
-        pytest.param({**GOOD, "job_name": "x", "scrape_interval": "fast"}, id="bad interval"),
         pytest.param(
-            {**GOOD, "job_name": "x", "scrape_timeout": "1m"}, id="timeout over global interval"
+            {"job_name": "x", "metrics_path": "/m\nx", **GOOD},
+            'metrics_path "/m\\nx" is not valid',
+            id="newline in path",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "metrics_path": "metrics"},
+            'metrics_path "metrics" is not valid',
+            id="relative path",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "metrics_path": '/m?q="x'},
+            'metrics_path "/m?q=\\"x" is not valid',
+            id="query in path",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "scrape_interval": "fast"},
+            '"fast" is not a duration',
+            id="bad interval",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "scrape_timeout": "1m"},
+            "scrape_timeout is longer than the scrape interval",
+            id="timeout over global interval",
         ),
         pytest.param(
             {**GOOD, "job_name": "x", "scrape_interval": "5s", "scrape_timeout": "6s"},
+            "scrape_timeout is longer than the scrape interval",
             id="timeout over job interval",
         ),
-        pytest.param({**GOOD, "job_name": "x", "scheme": "file"}, id="scheme file"),
-        pytest.param({**GOOD, "job_name": "x", "sample_limit": "10"}, id="limit a string"),
-        pytest.param({**GOOD, "job_name": "x", "sample_limit": -1}, id="negative limit"),
-        pytest.param({**GOOD, "job_name": "x", "sample_limit": True}, id="limit a bool"),
-        pytest.param({**GOOD, "job_name": "x", "params": ["module"]}, id="params a list"),
-        pytest.param({**GOOD, "job_name": "x", "params": {"m": "http_2xx"}}, id="param a string"),
-        pytest.param({**GOOD, "job_name": "x", "params": {"m": [1]}}, id="param value a number"),
-        pytest.param({**GOOD, "job_name": "x", "params": {"a b": ["x"]}}, id="param name space"),
-        pytest.param({**GOOD, "job_name": "x", "params": {"m": ["x\ny"]}}, id="param newline"),
+        pytest.param(
+            {**GOOD, "job_name": "x", "scheme": "file"},
+            'scheme "file" is not http or https',
+            id="scheme file",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "sample_limit": "10"},
+            'sample_limit "10" is not an integer from 0 to 2^64-1',
+            id="limit a string",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "sample_limit": -1},
+            "sample_limit -1 is not an integer from 0 to 2^64-1",
+            id="negative limit",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "sample_limit": True},
+            "sample_limit True is not an integer from 0 to 2^64-1",
+            id="limit a bool",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "params": ["module"]},
+            "params must be an object",
+            id="params a list",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "params": {"m": "http_2xx"}},
+            'params "m" must be a list of strings',
+            id="param a string",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "params": {"m": [1]}},
+            "params m must be text of 1 to 1024 characters, not 1",
+            id="param value a number",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "params": {"a b": ["x"]}},
+            'params name "a b" is not valid',
+            id="param name space",
+        ),
+        pytest.param(
+            {**GOOD, "job_name": "x", "params": {"m": ["x\ny"]}},
+            'params m has control characters: "x\\ny"',
+            id="param newline",
+        ),
     ],
 )
-def test_bad_remote_job_is_skipped_and_the_good_one_kept(ctx, fake, caplog, bad_job):
+def test_bad_remote_job_is_skipped_with_its_reason_and_the_good_one_kept(
+    ctx, fake, caplog, bad_job, reason
+):
     with caplog.at_level(logging.WARNING):
         out = run(ctx, relation([bad_job, GOOD], units={0: TWO_UNITS[0]}))
 
     assert list(fake.jobs()) == ["prometheus", f"{PREFIX}_ok-0"]
+    # The operator reads why in the log: the job skipped, then the reason, whole.
     assert "metrics-endpoint: widgets: skipping job" in caplog.text
+    assert any(r.getMessage().endswith(f": {reason}") for r in caplog.records)
     assert out.unit_status == testing.ActiveStatus("serving 2 scrape jobs on :9090")
 
 
@@ -606,3 +694,66 @@ def test_hostile_but_printable_label_value_round_trips_verbatim(ctx, fake):
 
     labels = fake.jobs()[f"{PREFIX}_ok-0"]["static_configs"][0]["labels"]
     assert labels == {"note": value, **TOPOLOGY, "juju_unit": "widgets/0"}
+
+
+def test_a_cross_model_unit_is_named_by_its_own_unit_name_not_the_local_alias(ctx, fake):
+    # Across models Juju calls the remote application by an alias (remote-<uuid>); the unit's
+    # own name is what the operator knows it by.
+    rel = dataclasses.replace(
+        relation(
+            [{"job_name": "node", "static_configs": [{"targets": ["*:9100"]}]}],
+            units={
+                0: {
+                    "prometheus_scrape_unit_address": "10.0.0.1",
+                    "prometheus_scrape_unit_name": "widgets/3",
+                }
+            },
+        ),
+        remote_app_name="remote-7c0ffee0",
+    )
+
+    run(ctx, rel)
+
+    static = fake.jobs()[f"{PREFIX}_node-3"]["static_configs"]
+    assert static == [
+        {"targets": ["10.0.0.1:9100"], "labels": {**TOPOLOGY, "juju_unit": "widgets/3"}}
+    ]
+
+
+@pytest.mark.parametrize(
+    "key", ["sample_limit", "label_limit", "label_name_length_limit", "label_value_length_limit"]
+)
+def test_each_limit_is_kept_at_its_bounds_and_refused_beyond(ctx, fake, caplog, key):
+    jobs = [
+        {**GOOD, "job_name": "low", key: 0},
+        {**GOOD, "job_name": "high", key: 2**64 - 1},
+        {**GOOD, "job_name": "over", key: 2**64},
+    ]
+    with caplog.at_level(logging.WARNING):
+        run(ctx, relation(jobs, units={0: TWO_UNITS[0]}))
+
+    out = fake.jobs()
+    assert out[f"{PREFIX}_low-0"][key] == 0
+    assert out[f"{PREFIX}_high-0"][key] == 2**64 - 1  # Prometheus's uint64 maximum
+    assert f"{PREFIX}_over-0" not in out
+    assert f"{key} 18446744073709551616 is not an integer from 0 to 2^64-1" in caplog.text
+
+
+def test_label_values_and_params_of_1024_characters_are_kept_and_longer_ones_refused(
+    ctx, fake, caplog
+):
+    def job(name: str, size: int) -> dict:
+        return {
+            "job_name": name,
+            "params": {"module": ["m" * size]},
+            "static_configs": [{"targets": ["*:80"], "labels": {"note": "v" * size}}],
+        }
+
+    with caplog.at_level(logging.WARNING):
+        run(ctx, relation([job("fits", 1024), job("long", 1025)], units={0: TWO_UNITS[0]}))
+
+    out = fake.jobs()
+    assert out[f"{PREFIX}_fits-0"]["static_configs"][0]["labels"]["note"] == "v" * 1024
+    assert out[f"{PREFIX}_fits-0"]["params"] == {"module": ["m" * 1024]}
+    assert f"{PREFIX}_long-0" not in out
+    assert "must be text of 1 to 1024 characters" in caplog.text
