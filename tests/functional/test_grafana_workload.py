@@ -171,6 +171,17 @@ def test_dashboard_provider_uses_only_documented_keys():
     assert provider["options"] == {"path": str(grafana.DASHBOARDS_DIR)}
 
 
+def test_dashboard_provider_puts_the_charm_s_dashboards_read_only_in_the_main_org():
+    [provider] = yaml.safe_load(grafana.render_dashboard_provider())["providers"]
+
+    # Org 1 is the one Grafana creates and logs users into; another would hide the dashboards.
+    assert provider["orgId"] == 1
+    assert (provider["type"], provider["folder"]) == ("file", "Juju")
+    # The charm rewrites these files: deleting or editing them in the UI would not last.
+    assert provider["disableDeletion"] is True
+    assert provider["allowUiUpdates"] is False
+
+
 # --- files on disk ----------------------------------------------------------------------------
 
 
@@ -197,12 +208,24 @@ def test_config_is_written_once_with_mode_0640(paths: Path):
     assert list(paths.glob(".*")) == []  # no temporary file left behind
 
 
-def test_wrong_mode_is_repaired_without_counting_as_a_change(paths: Path):
+@pytest.mark.parametrize("wrong", [0o666, 0o644, 0o600])
+def test_wrong_mode_is_repaired_without_counting_as_a_change(paths: Path, wrong: int):
     grafana.write_config(render())
-    grafana.CONFIG_FILE.chmod(0o666)
+    grafana.CONFIG_FILE.chmod(wrong)  # 0o644: the file, and secrets in it, made world-readable
 
     assert grafana.write_config(render()) is False
     assert grafana.CONFIG_FILE.stat().st_mode & 0o777 == 0o640
+
+
+def test_wrong_group_is_repaired_without_counting_as_a_change(paths: Path):
+    # Only the group is wrong: grafana-server (in group grafana) could not read its own config.
+    grafana.write_config(render())
+    other = next(g.gr_gid for g in grp.getgrall() if g.gr_gid != os.getgid())
+    os.chown(grafana.CONFIG_FILE, 0, other)
+
+    assert grafana.write_config(render()) is False
+    stat = grafana.CONFIG_FILE.stat()
+    assert (stat.st_gid, stat.st_mode & 0o777) == (os.getgid(), 0o640)
 
 
 def test_admin_password_file_is_0640_before_it_holds_the_password(paths: Path, monkeypatch):
@@ -268,6 +291,9 @@ def test_dashboards_are_copied_once_and_stale_ones_removed(paths: Path, tmp_path
     assert grafana.write_dashboards(shipped) is True
     assert grafana.write_dashboards(shipped) is False
     assert sorted(p.name for p in grafana.DASHBOARDS_DIR.iterdir()) == ["a.json"]
+    # Owned by root, readable by grafana-server's user, which is not in root's group.
+    stat = (grafana.DASHBOARDS_DIR / "a.json").stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 0, 0o644)
 
 
 # --- the signing key, with a real gpg ---------------------------------------------------------
@@ -531,9 +557,10 @@ def test_a_missing_binary_is_an_error_that_names_it(grafana_binary: Path):
 def test_a_failing_cli_is_an_error_without_the_password(grafana_binary: Path):
     grafana_binary.write_text("#!/bin/sh\necho 'Error: weak password' >&2\nexit 1\n")
 
-    with pytest.raises(grafana.GrafanaError, match="weak password") as error:
+    with pytest.raises(grafana.GrafanaError) as error:
         grafana.set_admin_password("not-in-the-error-123")
 
+    assert str(error.value) == "grafana cli could not set the admin password: Error: weak password"
     assert "not-in-the-error-123" not in str(error.value)
 
 
@@ -657,6 +684,39 @@ def test_slow_grafana_times_out(api):
 
     with pytest.raises(grafana.APIError, match="cannot reach Grafana"):
         client.reload_datasources()
+
+
+class NotJSONHandler(http.server.BaseHTTPRequestHandler):
+    """A proxy or a crashed Grafana: a 502 whose body is neither JSON nor UTF-8."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = b"<h1>Bad gateway \xff\xfe</h1>"
+        self.send_response(502)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_answer_that_is_not_json_nor_utf8_is_an_error_with_its_text():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotJSONHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        client = grafana.GrafanaClient(f"http://127.0.0.1:{server.server_address[1]}", "a", "b")
+        with pytest.raises(grafana.APIError) as error:
+            client.reload_datasources()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert error.value.status == 502
+    assert str(error.value) == (
+        "POST /api/admin/provisioning/datasources/reload returned 502: "
+        "<h1>Bad gateway \ufffd\ufffd</h1>"
+    )
 
 
 def test_client_repr_hides_the_password():
