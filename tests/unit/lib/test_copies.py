@@ -27,3 +27,16 @@ def test_every_shared_library_copy_is_identical():
         if len(set(copies.values())) > 1
     }
     assert not drifted, f"copies differ, re-copy from the owner charm: {drifted}"
+
+
+def test_each_library_declares_the_api_of_its_directory_and_charmhub_metadata():
+    # charmcraft publish-lib and fetch-lib read LIBID, LIBAPI and LIBPATCH from the file, and
+    # a library in charms/<charm>/v<N>/ must declare LIBAPI = N.
+    for library, copies in _libraries().items():
+        if library.endswith("__init__.py"):
+            continue
+        text = next(iter(copies.values())).decode()
+        api = int(pathlib.PurePath(library).parent.name.removeprefix("v"))
+        assert f"\nLIBAPI = {api}\n" in text, library
+        assert '\nLIBID = "' in text, library
+        assert "\nLIBPATCH = " in text, library

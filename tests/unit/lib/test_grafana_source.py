@@ -543,3 +543,53 @@ def test_long_names_give_a_distinct_grafana_valid_uid():
     for uid in uids:
         assert len(uid) <= 40
         assert uid.replace("-", "").replace("_", "").isalnum()
+
+
+def test_at_most_32_extra_fields_are_kept():
+    extra = {f"field{n:02}": n for n in range(40)}
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data(extra_fields=extra),
+        remote_units_data={0: {"grafana_source_host": PROMETHEUS_URL}},
+    )
+
+    sources, _ = read([relation])
+
+    assert sources[0].json_data == {f"field{n:02}": n for n in range(32)}
+
+
+@pytest.mark.parametrize("wire_format", ["legacy", "cos"])
+def test_a_hostname_of_253_characters_is_kept_and_254_refused(wire_format: str):
+    def url(length: int) -> str:
+        labels = ["a" * 63] * 3 + ["b" * (length - 3 * 64)]  # 3 labels and dots, then the rest
+        return f"http://{'.'.join(labels)}:9090"
+
+    def unit(length: int) -> dict[str, str]:
+        if wire_format == "cos":
+            return {"grafana_source_host": url(length)}
+        return {"type": "prometheus", "url": url(length)}
+
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data() if wire_format == "cos" else {},
+        remote_units_data={0: unit(253), 1: unit(254)},
+    )
+
+    sources, _ = read([relation])
+
+    assert [s.url for s in sources] == [url(253)]
+
+
+@pytest.mark.parametrize("password", ["x" * 257, "tab\there", "line\nbreak"])
+def test_an_invalid_legacy_password_is_skipped_and_never_shown(caplog, password: str):
+    legacy = {"type": "prometheus", "url": PROMETHEUS_URL, "username": "reader"}
+    relation = testing.Relation(
+        "grafana-source", remote_units_data={0: {**legacy, "password": password}}
+    )
+
+    sources, _ = read([relation])
+
+    assert sources == []
+    assert "password must be printable text of at most 256: (hidden)" in caplog.text
+    assert password not in caplog.text
+    assert "x" * 60 not in caplog.text
