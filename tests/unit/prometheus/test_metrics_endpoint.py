@@ -436,7 +436,7 @@ GOOD = {"job_name": "ok", "static_configs": [{"targets": ["*:80"]}]}
             id="labels a list",
         ),
         pytest.param(
-            {"job_name": "x", "metrics_path": "/m\nx", **GOOD},
+            {**GOOD, "job_name": "x", "metrics_path": "/m\nx"},
             'metrics_path "/m\\nx" is not valid',
             id="newline in path",
         ),
