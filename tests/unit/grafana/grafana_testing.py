@@ -82,6 +82,9 @@ class FakeClient:
             raise grafana.APIError("cannot reach Grafana at 127.0.0.1: refused")
         if not self._fake.accepts(self._user, self._password):
             raise grafana.APIError(f"POST {call} returned 401: Invalid username or password", 401)
+        if self._fake.reload_fails:
+            # Grafana's provisioning API answers 500 when a provisioning file does not load.
+            raise grafana.APIError(f"POST {call} returned 500: {self._fake.reload_fails}", 500)
 
     def wait_ready(self, timeout: float = 60.0, interval: float = 1.0) -> bool:
         self._fake.waits += 1  # the real one polls /api/health for up to a minute
@@ -136,6 +139,8 @@ class FakeGrafana:
         # systemctl itself refusing to start the unit (not the process dying).
         self.start_error: grafana.GrafanaError | None = None
         self.api_down = False
+        # Grafana's message when it answers a provisioning reload with 500 ("" when it does not).
+        self.reload_fails = ""
         # Ports another process on the machine holds; a Grafana that starts slowly (migrating
         # its database) and is not ready when the hook stops waiting.
         self.ports_in_use: set[int] = set()

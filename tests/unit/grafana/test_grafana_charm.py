@@ -801,6 +801,27 @@ def test_deletions_survive_until_grafana_has_reloaded(ctx, installed):
     assert out.unit_status.name == "active"
 
 
+def test_a_reload_grafana_answers_with_500_waits_with_its_message_and_is_retried(ctx, installed):
+    out = settle(ctx, installed, state(relations=[peers()]))
+    installed.reload_fails = "Failed to provision data sources"
+    relation = cos_source({0: "http://10.0.0.5:9090"})
+
+    out = ctx.run(ctx.on.relation_changed(relation), with_relation(out, relation))
+
+    assert out.unit_status == testing.WaitingStatus(
+        "Grafana did not reload: POST reload datasources returned 500: "
+        "Failed to provision data sources"
+    )
+    installed.reload_fails = ""
+    calls = len(installed.api_calls)
+    out = ctx.run(ctx.on.update_status(), out)
+
+    assert installed.api_calls[calls:] == ["reload datasources"]
+    assert out.unit_status.name == "active"
+    out = ctx.run(ctx.on.update_status(), out)
+    assert installed.api_calls[calls:] == ["reload datasources"]  # applied: not again
+
+
 def test_grafana_rejecting_the_admin_password_blocks(ctx, installed):
     out = settle(ctx, installed, state())
     installed.admin_password = "changed-in-the-web-ui"
