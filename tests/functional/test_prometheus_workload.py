@@ -543,6 +543,24 @@ def test_a_reload_after_a_refused_one_is_confirmed_when_it_works(paths, start_pr
     assert running.get("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"]
 
 
+def test_a_signal_that_never_reaches_prometheus_is_not_taken_for_a_reload(
+    paths, start_prometheus, port, monkeypatch
+):
+    # systemd said yes but Prometheus got nothing (ExecReload aimed elsewhere): its metrics still
+    # show the last reload, successful and old. That is no confirmation of this one.
+    configure(port)
+    running = start_prometheus()
+    monkeypatch.setattr(prometheus, "signal_reload", lambda: None)
+
+    with pytest.raises(prometheus.ReloadError) as unconfirmed:
+        prometheus.reload(timeout=1)
+
+    assert str(unconfirmed.value) == (
+        "Prometheus did not confirm the reload within 1s (see journalctl -u prometheus)"
+    )
+    assert running.get("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"]
+
+
 def test_a_rule_file_prometheus_cannot_load_is_the_reason_given(paths, start_prometheus, port):
     configure(port)
     start_prometheus()
