@@ -8,6 +8,7 @@ kept survives the trip through prometheus.yml unchanged, so nothing was injected
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import prometheus
@@ -229,18 +230,26 @@ def test_a_valid_target_is_kept_as_written(target):
 
 
 @pytest.mark.parametrize(
-    "target",
+    ("target", "reason"),
     [
-        "[::1]/9100",  # promtool refuses the whole file over this one
-        "[x2001:db8::1]:80",
-        "[10.0.0.1]:80",  # brackets are for IPv6 only
-        "[::1",
-        "[::1]:",
-        "[::1]:99999",
-        "::1:9100",  # IPv6 without brackets: host and port cannot be told apart
-        "fe80::1",
-        "host:port",
+        # promtool refuses the whole file over this one
+        ("[::1]/9100", 'target "[::1]/9100" is not host:port'),
+        ("[x2001:db8::1]:80", 'address "x2001:db8::1" is not a hostname or IP'),
+        # brackets are for IPv6 only
+        ("[10.0.0.1]:80", 'target "[10.0.0.1]:80" is not [IPv6 address]:port'),
+        ("[::1", 'target "[::1" is not [IPv6 address]:port'),
+        ("[::1]:", 'port "" is not a number from 1 to 65535'),
+        ("[::1]:99999", 'port "99999" is not a number from 1 to 65535'),
+        # IPv6 without brackets: host and port cannot be told apart
+        ("::1:9100", 'target "::1:9100" is not host:port (an IPv6 address needs brackets'),
+        ("fe80::1", 'target "fe80::1" is not host:port (an IPv6 address needs brackets'),
+        ("host:port", 'port "port" is not a number from 1 to 65535'),
     ],
 )
-def test_a_malformed_target_is_refused_and_the_next_job_kept(target):
-    assert cos_targets(target, "10.0.0.2:80") == ["10.0.0.2:80"]
+def test_a_malformed_target_is_refused_with_its_reason_and_the_next_job_kept(
+    target, reason, caplog
+):
+    with caplog.at_level(logging.WARNING):
+        assert cos_targets(target, "10.0.0.2:80") == ["10.0.0.2:80"]
+
+    assert f'skipping job "j0": {reason}' in caplog.text
