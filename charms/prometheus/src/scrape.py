@@ -272,7 +272,10 @@ def cos_rules(app_data: Mapping[str, str], topology: Topology) -> Rules:
     if not raw:
         return Rules([])
     try:
-        groups = _json(raw, "alert_rules")["groups"]
+        rules = _json(raw, "alert_rules")
+        if not isinstance(rules, dict):
+            raise InvalidError("alert_rules is not an object")
+        groups = rules["groups"]
         if not isinstance(groups, list):
             raise InvalidError("groups is not a list")
     except (ValueError, KeyError, TypeError) as e:

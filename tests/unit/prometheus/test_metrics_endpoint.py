@@ -526,16 +526,25 @@ def test_bad_remote_job_is_skipped_with_its_reason_and_the_good_one_kept(
 
 
 @pytest.mark.parametrize(
-    "scrape_jobs",
+    ("scrape_jobs", "reason"),
     [
-        pytest.param("not json", id="not JSON"),
-        pytest.param('{"job_name": "x"}', id="object, not list"),
-        pytest.param("null", id="null"),
-        pytest.param("[" * 100_000 + "]" * 100_000, id="absurd nesting"),
+        pytest.param("not json", "scrape_jobs is not JSON, ignored", id="not JSON"),
+        pytest.param(
+            '{"job_name": "x"}', "scrape_jobs is not a list, ignored", id="object, not list"
+        ),
+        pytest.param("null", "scrape_jobs is not a list, ignored", id="null"),
+        pytest.param(
+            "[" * 100_000 + "]" * 100_000,
+            "scrape_jobs is not JSON, ignored",
+            id="absurd nesting",
+        ),
     ],
 )
-def test_unreadable_scrape_jobs_are_ignored(ctx, fake, scrape_jobs):
-    out = run(ctx, relation(scrape_jobs))
+def test_unreadable_scrape_jobs_are_ignored(ctx, fake, caplog, scrape_jobs, reason):
+    with caplog.at_level(logging.WARNING):
+        out = run(ctx, relation(scrape_jobs))
+
+    assert f"metrics-endpoint: widgets: {reason}" in caplog.text
 
     assert list(fake.jobs()) == ["prometheus"]
     assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
@@ -613,21 +622,44 @@ def test_unsupported_job_keys_are_dropped_with_a_warning(ctx, fake, caplog):
 
 
 @pytest.mark.parametrize(
-    "alert_rules",
+    ("alert_rules", "reason"),
     [
-        pytest.param("not json", id="not JSON"),
-        pytest.param("[]", id="list, not object"),
-        pytest.param('{"groups": {"name": "g"}}', id="groups an object"),
-        pytest.param('{"groups": [{"name": "g", "rules": "up == 0"}]}', id="rules a string"),
-        pytest.param('{"groups": [{"rules": []}]}', id="group without name"),
-        pytest.param('{"groups": [{"name": "g\\u0000", "rules": []}]}', id="control char name"),
+        pytest.param("not json", "alert_rules ignored: alert_rules is not JSON", id="not JSON"),
         pytest.param(
-            '{"groups": [{"name": "g", "interval": "often", "rules": []}]}', id="bad interval"
+            "[]", "alert_rules ignored: alert_rules is not an object", id="list, not object"
+        ),
+        pytest.param(
+            '{"groups": {"name": "g"}}',
+            "alert_rules ignored: groups is not a list",
+            id="groups an object",
+        ),
+        pytest.param(
+            '{"groups": [{"name": "g", "rules": "up == 0"}]}',
+            'skipping rule group: group "g" has no list of rules',
+            id="rules a string",
+        ),
+        pytest.param(
+            '{"groups": [{"rules": []}]}',
+            "skipping rule group: group name must be text of 1 to 1024 characters, not None",
+            id="group without name",
+        ),
+        pytest.param(
+            '{"groups": [{"name": "g\\u0000", "rules": []}]}',
+            'skipping rule group: group name has control characters: "g\\u0000"',
+            id="control char name",
+        ),
+        pytest.param(
+            '{"groups": [{"name": "g", "interval": "often", "rules": []}]}',
+            'skipping rule group: "often" is not a duration',
+            id="bad interval",
         ),
     ],
 )
-def test_unreadable_alert_rules_are_ignored(ctx, fake, alert_rules):
-    out = run(ctx, relation([], alert_rules=alert_rules))
+def test_unreadable_alert_rules_are_ignored(ctx, fake, caplog, alert_rules, reason):
+    with caplog.at_level(logging.WARNING):
+        out = run(ctx, relation([], alert_rules=alert_rules))
+
+    assert f"metrics-endpoint: widgets: {reason}" in caplog.text
 
     assert fake.rules == {}
     assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
