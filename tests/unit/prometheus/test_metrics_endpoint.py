@@ -666,33 +666,76 @@ def test_unreadable_alert_rules_are_ignored(ctx, fake, caplog, alert_rules, reas
 
 
 @pytest.mark.parametrize(
-    "bad_rule",
+    ("bad_rule", "reason"),
     [
-        pytest.param({"alert": "A", "record": "b", "expr": "up"}, id="alert and record"),
-        pytest.param({"expr": "up"}, id="neither alert nor record"),
-        pytest.param({"alert": "A"}, id="no expr"),
-        pytest.param({"alert": "A", "expr": 1}, id="expr a number"),
-        pytest.param({"record": "bad name", "expr": "up"}, id="bad record name"),
-        pytest.param({"alert": "A\nB", "expr": "up"}, id="newline in alert name"),
-        pytest.param({"alert": "A", "expr": "up", "for": "a while"}, id="bad for"),
-        pytest.param({"alert": "A", "expr": "up", "labels": {"a b": "c"}}, id="bad label"),
         pytest.param(
-            {"alert": "A", "expr": "up", "annotations": "text"}, id="annotations a string"
+            {"alert": "A", "record": "b", "expr": "up"},
+            "a rule needs exactly one of alert and record",
+            id="alert and record",
         ),
         pytest.param(
-            {"alert": "A", "expr": "up", "annotations": {"x": "\u0007"}}, id="bell in annotation"
+            {"expr": "up"},
+            "a rule needs exactly one of alert and record",
+            id="neither alert nor record",
         ),
-        pytest.param("up == 0", id="rule a string"),
+        pytest.param(
+            {"alert": "A"}, "expr must be text of 1 to 10000 characters, not None", id="no expr"
+        ),
+        pytest.param(
+            {"alert": "A", "expr": 1},
+            "expr must be text of 1 to 10000 characters, not 1",
+            id="expr a number",
+        ),
+        pytest.param(
+            {"record": "bad name", "expr": "up"},
+            'record "bad name" is not valid',
+            id="bad record name",
+        ),
+        pytest.param(
+            {"alert": "A\nB", "expr": "up"},
+            'alert name has control characters: "A\\nB"',
+            id="newline in alert name",
+        ),
+        pytest.param(
+            {"alert": "A", "expr": "up", "for": "a while"},
+            '"a while" is not a duration',
+            id="bad for",
+        ),
+        pytest.param(
+            {"alert": "A", "expr": "up", "labels": {"a b": "c"}},
+            'label name "a b" is not valid',
+            id="bad label",
+        ),
+        pytest.param(
+            {"alert": "A", "expr": "up", "annotations": "text"},
+            "annotations must be an object",
+            id="annotations a string",
+        ),
+        pytest.param(
+            {"alert": "A", "expr": "up", "annotations": {"a b": "x"}},
+            'annotation name "a b" is not valid',
+            id="bad annotation name",
+        ),
+        pytest.param(
+            {"alert": "A", "expr": "up", "annotations": {"x": "\u0007"}},
+            'annotation x has control characters: "\\u0007"',
+            id="bell in annotation",
+        ),
+        pytest.param("up == 0", "a rule must be an object", id="rule a string"),
     ],
 )
-def test_bad_rule_is_skipped_and_the_good_one_kept(ctx, fake, bad_rule):
+def test_bad_rule_is_skipped_with_its_reason_and_the_good_one_kept(
+    ctx, fake, caplog, bad_rule, reason
+):
     rules = {"groups": [{"name": "g", "rules": [bad_rule, {"alert": "Good", "expr": "up == 0"}]}]}
 
-    out = run(ctx, relation([], alert_rules=json.dumps(rules)))
+    with caplog.at_level(logging.WARNING):
+        out = run(ctx, relation([], alert_rules=json.dumps(rules)))
 
     [group] = rules_file(fake)
     assert [rule.get("alert") for rule in group["rules"]] == ["Good"]
     assert "1 rule from relations left out" in out.unit_status.message
+    assert f'metrics-endpoint: widgets: skipping a rule in "g": {reason}' in caplog.text
 
 
 def test_repeated_group_name_keeps_the_first(ctx, fake):
