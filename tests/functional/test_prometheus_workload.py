@@ -112,6 +112,9 @@ def test_rendered_files_start_prometheus_under_its_route_prefix(
     assert loaded["global"]["external_labels"] == {"site": "lab"}
     [series] = running.query('up{job="prometheus"}')
     assert series["metric"]["juju_unit"] == "prometheus/0"
+    # The charm's own checks find it under the prefix: readiness, and a reload's confirmation.
+    assert prometheus.ready()
+    assert 0 < prometheus.reload(timeout=10) < 10
 
 
 def test_percentage_retention_size_in_bytes_is_accepted(paths, start_prometheus, port):
