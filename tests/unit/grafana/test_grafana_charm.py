@@ -962,9 +962,11 @@ def test_shipped_dashboards_are_provisioned_and_reloaded_when_they_change(ctx, i
     assert set(installed.dashboards) == {p.name for p in charm.DASHBOARDS.glob("*.json")}
 
     installed.dashboards = {}  # as if an upgrade shipped different dashboards
-    ctx.run(ctx.on.upgrade_charm(), out)
+    out = ctx.run(ctx.on.upgrade_charm(), out)
 
     assert installed.api_calls == ["reload dashboards"]
+    ctx.run(ctx.on.update_status(), out)
+    assert installed.api_calls == ["reload dashboards"]  # applied: not reloaded again
 
 
 def test_grafana_ini_is_parsed_by_configparser_as_yaml_is_by_yaml(ctx, installed):

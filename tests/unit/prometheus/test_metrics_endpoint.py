@@ -634,6 +634,11 @@ def test_unsupported_job_keys_are_dropped_with_a_warning(ctx, fake, caplog):
             id="groups an object",
         ),
         pytest.param(
+            '{"groups": ["g"]}',
+            "skipping rule group: a rule group must be an object",
+            id="group a string",
+        ),
+        pytest.param(
             '{"groups": [{"name": "g", "rules": "up == 0"}]}',
             'skipping rule group: group "g" has no list of rules',
             id="rules a string",
@@ -832,3 +837,10 @@ def test_label_values_and_params_of_1024_characters_are_kept_and_longer_ones_ref
     assert out[f"{PREFIX}_fits-0"]["params"] == {"module": ["m" * 1024]}
     assert f"{PREFIX}_long-0" not in out
     assert "must be text of 1 to 1024 characters" in caplog.text
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_either_scheme_is_kept_as_sent(ctx, fake, scheme):
+    run(ctx, relation([{**GOOD, "scheme": scheme}], units={0: TWO_UNITS[0]}))
+
+    assert fake.jobs()[f"{PREFIX}_ok-0"]["scheme"] == scheme

@@ -175,6 +175,12 @@ def test_label_values_with_quotes_backslashes_and_newlines_stay_exact():
     assert values == {"path": 'C:\\dir"x"\n', "note": "raw\"'", "juju_application": "a"}
 
 
+def test_only_quotes_backslashes_and_control_characters_are_escaped_in_values():
+    scoped = promql.scope('up{path="X\\"Y\\\\Z\\t"}', {"juju_application": "a"})
+
+    assert scoped == 'up{path="X\\"Y\\\\Z\\x09",juju_application="a"}'
+
+
 def test_holt_winters_from_prometheus_2_31_is_known():
     assert promql.scope("holt_winters(x[5m], 0.5, 0.5)", {"juju_application": "a"}) == (
         'holt_winters(x{juju_application="a"}[5m], 0.5, 0.5)'
@@ -199,6 +205,8 @@ REFUSED = [
     pytest.param('up{job="a" or job="b"}', "`or` inside", id="or in braces"),
     pytest.param('up{"my.label"="x"}', "label name", id="quoted label name"),
     pytest.param("up > fill(0) up", "fill()", id="fill"),
+    pytest.param("up > fill_left(0) up", "fill()", id="fill_left"),
+    pytest.param("up > fill_right(1) up", "fill()", id="fill_right"),
     pytest.param(r'up{job="\xff"}', "U+0080 to U+00FF", id="byte escape"),
     pytest.param(r'up{job="\u00e9", x=~"\\d"}', "U+0080 to U+00FF", id="latin-1 with escapes"),
     pytest.param("(" * 600 + "up" + ")" * 600, "nested too deeply", id="deep nesting"),
