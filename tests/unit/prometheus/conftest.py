@@ -138,7 +138,7 @@ class FakePrometheus:
         if self.reload_error:
             raise prometheus.ReloadError(self.reload_error)
         self.actions.append("reload")
-        return 0.042
+        return 1.234  # seconds; the action reports whole milliseconds
 
     # Helpers for assertions
     def parsed_config(self) -> dict[str, Any]:
