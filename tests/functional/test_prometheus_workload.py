@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -263,6 +265,49 @@ def test_unchanged_config_writes_nothing(paths, port):
     assert not result.changed
     assert paths.config.stat().st_mtime_ns == config_mtime
     assert paths.defaults.stat().st_mtime_ns == flags_mtime
+
+
+GROUP_A = "groups:\n- name: a\n  rules:\n  - alert: A\n    expr: up == 0\n"
+GROUP_B = "groups:\n- name: a\n  rules:\n  - alert: B\n    expr: up == 2\n"
+
+
+def test_a_change_to_the_rules_alone_is_a_change(paths, port):
+    configure(port, rules={"juju_a.rules": GROUP_A})
+    config_mtime = paths.config.stat().st_mtime_ns
+
+    result = configure(port, rules={"juju_a.rules": GROUP_B})
+
+    assert result.changed  # so the charm reloads Prometheus
+    assert (paths.rules_dir / "juju_a.rules").read_text() == GROUP_B
+    assert paths.config.stat().st_mtime_ns == config_mtime
+
+
+def test_a_refused_rule_file_alone_changes_nothing(paths, port):
+    configure(port, rules={"juju_a.rules": GROUP_A})
+
+    result = configure(port, rules={"juju_a.rules": GROUP_A, "juju_b.rules": "groups: ["})
+
+    assert not result.changed  # nothing to reload for
+    assert list(result.rejected_rules) == ["juju_b.rules"]
+    assert sorted(p.name for p in paths.rules_dir.iterdir()) == ["juju_a.rules"]
+
+
+def test_files_are_replaced_in_place_when_the_temp_dir_is_another_filesystem(
+    paths, port, monkeypatch
+):
+    # A lab machine may mount /tmp as tmpfs: a file staged there cannot be renamed into /etc.
+    other = pathlib.Path("/dev/shm")
+    paths.config_dir.mkdir(parents=True)
+    if not other.is_dir() or other.stat().st_dev == paths.config_dir.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test's files")
+    with tempfile.TemporaryDirectory(dir=other) as elsewhere:
+        monkeypatch.setattr(tempfile, "tempdir", elsewhere)
+
+        result = configure(port, rules={"juju_a.rules": GROUP_A})
+
+    assert result.changed
+    assert (paths.rules_dir / "juju_a.rules").read_text() == GROUP_A
+    assert prometheus.check_live_config() is None
 
 
 def cos_relation(topology: scrape.Topology, target_port: int, **app_data: str):
