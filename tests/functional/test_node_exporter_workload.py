@@ -16,6 +16,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -179,6 +180,25 @@ def test_unchanged_flags_are_not_written_again(paths):
 
     assert not node_exporter.write_flags(args)
     assert paths.defaults.stat().st_mtime_ns == before
+
+
+def test_files_are_replaced_in_place_when_the_temp_dir_is_another_filesystem(paths, monkeypatch):
+    # A lab machine may mount /tmp as tmpfs: a file staged there cannot be renamed into /etc.
+    other = pathlib.Path("/dev/shm")
+    paths.defaults.parent.mkdir(parents=True)
+    if not other.is_dir() or other.stat().st_dev == paths.defaults.parent.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test's files")
+    with tempfile.TemporaryDirectory(dir=other) as elsewhere:
+        monkeypatch.setattr(tempfile, "tempdir", elsewhere)
+        args = node_exporter.flags(port=9100, collectors={}, log_level="info")
+
+        assert node_exporter.write_flags(args)
+        assert node_exporter.claim(A, args).unit == A
+
+    assert paths.defaults.read_text().endswith(
+        'ARGS="--web.listen-address=:9100 --log.level=info"\n'
+    )
+    assert paths.defaults.stat().st_mode & 0o777 == 0o644  # the packaged unit reads it as root
 
 
 def test_a_flag_that_would_break_the_args_line_is_refused(paths):
