@@ -241,3 +241,23 @@ def test_an_owner_leaving_with_a_failed_handover_is_not_blocked(machine):
     assert after.unit_status == testing.BlockedStatus(
         "prometheus-node-exporter cannot listen on :9200: address in use"
     )
+
+
+def test_an_owner_leaving_hands_over_to_a_successor_on_a_low_port_with_the_drop_in(machine):
+    # The successor (another application's unit on this machine) wants port 80: the exporter
+    # it inherits must be allowed to bind it, or the handover restart would fail.
+    owner = unit_ctx(app="node-exporter", unit_id=0)
+    other = unit_ctx(app="rack-exporter", unit_id=0)
+    owner.run(owner.on.install(), state())
+    other.run(other.on.config_changed(), state(config={"port": 80}))
+    machine.settle()
+    assert not machine.low_ports  # the owner's port 9100 needs no capability
+
+    out = owner.run(owner.on.remove(), state())
+
+    # The drop-in first, then the restart that binds :80.
+    assert machine.actions == ["low-ports True", "restart"]
+    assert machine.low_ports
+    assert out.unit_status == testing.MaintenanceStatus(
+        "removing: rack-exporter/0 runs prometheus-node-exporter now"
+    )
