@@ -184,6 +184,10 @@ def test_dashboard_provider_puts_the_charm_s_dashboards_read_only_in_the_main_or
 
 # --- files on disk ----------------------------------------------------------------------------
 
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root: to chown to another group, to act as another user"
+)
+
 
 @pytest.fixture
 def paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -217,6 +221,7 @@ def test_wrong_mode_is_repaired_without_counting_as_a_change(paths: Path, wrong:
     assert grafana.CONFIG_FILE.stat().st_mode & 0o777 == 0o640
 
 
+@needs_root
 def test_wrong_group_is_repaired_without_counting_as_a_change(paths: Path):
     # Only the group is wrong: grafana-server (in group grafana) could not read its own config.
     grafana.write_config(render())
@@ -251,7 +256,16 @@ def test_admin_password_file_is_0640_before_it_holds_the_password(paths: Path, m
     assert list(paths.glob(".*")) == []
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+@needs_root
+def test_the_admin_password_file_belongs_to_grafanas_group(paths: Path, monkeypatch):
+    # Another group than the test's own, so that a file left in root's group would show.
+    other = next(g for g in grp.getgrall() if g.gr_gid != os.getgid())
+    monkeypatch.setattr(grafana, "GROUP", other.gr_name)
+
+    grafana.write_admin_password("s3cret-pw")
+
+    stat = grafana.ADMIN_PASSWORD_FILE.stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, other.gr_gid, 0o640)
 
 
 @needs_root
@@ -291,6 +305,12 @@ def test_dashboards_are_copied_once_and_stale_ones_removed(paths: Path, tmp_path
     assert grafana.write_dashboards(shipped) is True
     assert grafana.write_dashboards(shipped) is False
     assert sorted(p.name for p in grafana.DASHBOARDS_DIR.iterdir()) == ["a.json"]
+    (shipped / "a.json").write_text('{"title": "a, changed"}')
+    assert grafana.write_dashboards(shipped) is True  # the provider file is unchanged
+    (shipped / "b.json").write_text('{"title": "b"}')
+    assert grafana.write_dashboards(shipped) is True
+    (shipped / "b.json").unlink()
+    assert grafana.write_dashboards(shipped) is True
     # Owned by root, readable by grafana-server's user, which is not in root's group.
     stat = (grafana.DASHBOARDS_DIR / "a.json").stat()
     assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 0, 0o644)
@@ -689,7 +709,7 @@ def test_slow_grafana_times_out(api):
 class NotJSONHandler(http.server.BaseHTTPRequestHandler):
     """A proxy or a crashed Grafana: a 502 whose body is neither JSON nor UTF-8."""
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = b"<h1>Bad gateway \xff\xfe</h1>"
         self.send_response(502)
         self.send_header("Content-Length", str(len(body)))
@@ -717,6 +737,23 @@ def test_an_answer_that_is_not_json_nor_utf8_is_an_error_with_its_text():
         "POST /api/admin/provisioning/datasources/reload returned 502: "
         "<h1>Bad gateway \ufffd\ufffd</h1>"
     )
+
+
+def test_wait_ready_waits_for_a_grafana_that_is_still_migrating(api, monkeypatch):
+    # Its first start migrates the database: /api/health says "failing" for a while.
+    answers = iter([(False, 503, {"database": "failing"})] * 3)
+
+    class Health(dict):
+        def get(self, key, default=None):
+            if key == ("GET", "/api/health"):
+                return next(answers, FakeGrafanaAPI.routes[key])
+            return super().get(key, default)
+
+    monkeypatch.setattr(FakeGrafanaAPI, "routes", Health(FakeGrafanaAPI.routes))
+    client = grafana.GrafanaClient(api)
+
+    assert client.wait_ready(timeout=10, interval=0.05) is True
+    assert FakeGrafanaAPI.requests.count(("GET", "/api/health", None)) == 4
 
 
 def test_client_repr_hides_the_password():
