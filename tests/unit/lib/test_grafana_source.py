@@ -376,7 +376,7 @@ def test_units_without_data_are_still_reported_when_there_is_no_application_host
 @pytest.mark.parametrize(
     "host", ["javascript:alert(1)", "http://a:1\nurl: x", "file:///etc/shadow", "http://"]
 )
-def test_invalid_application_host_is_skipped_and_units_still_count(host: str):
+def test_invalid_application_host_is_skipped_and_units_still_count(host: str, caplog):
     relation = testing.Relation(
         "grafana-source",
         remote_app_data=cos_app_data_with_host(host),
@@ -386,6 +386,7 @@ def test_invalid_application_host_is_skipped_and_units_still_count(host: str):
     sources, out = read([relation])
 
     assert [s.unit for s in sources] == ["remote/0"]
+    assert "grafana-source: ignoring remote: url" in caplog.text  # which one, and why
     assert "app_datasource_uid" not in out.get_relation(relation.id).local_app_data
 
 
@@ -593,3 +594,16 @@ def test_an_invalid_legacy_password_is_skipped_and_never_shown(caplog, password:
     assert "password must be printable text of at most 256: (hidden)" in caplog.text
     assert password not in caplog.text
     assert "x" * 60 not in caplog.text
+
+
+@pytest.mark.parametrize(("length", "kept"), [(63, True), (64, False)])
+def test_a_cos_model_name_of_63_characters_is_read_and_64_is_not(length: int, kept: bool):
+    relation = testing.Relation(
+        "grafana-source",
+        remote_app_data=cos_app_data(model="m" * length),
+        remote_units_data={0: {"grafana_source_host": PROMETHEUS_URL}},
+    )
+
+    sources, _ = read([relation])
+
+    assert [s.wire_format for s in sources] == (["cos"] if kept else [])

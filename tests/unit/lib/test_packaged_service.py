@@ -95,6 +95,8 @@ def test_the_shipped_drop_in_directory_is_systemd_s():
         ({"ActiveState": "active", "SubState": "running", "NRestarts": "1"}, True),
         ({"ActiveState": "activating", "SubState": "auto-restart", "NRestarts": "0"}, True),
         ({"ActiveState": "failed", "SubState": "failed", "NRestarts": "4"}, True),
+        # A unit without Restart= (or after StartLimitBurst was reset) fails with no restarts.
+        ({"ActiveState": "failed", "SubState": "failed", "NRestarts": "0"}, True),
         ({"ActiveState": "inactive", "SubState": "dead", "NRestarts": "0"}, True),
     ],
 )

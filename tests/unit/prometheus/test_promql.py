@@ -181,6 +181,19 @@ def test_only_quotes_backslashes_and_control_characters_are_escaped_in_values():
     assert scoped == 'up{path="X\\"Y\\\\Z\\x09",juju_application="a"}'
 
 
+@pytest.mark.parametrize(
+    ("expr", "scoped"),
+    [
+        ("topk(5, up)", 'topk(5, up{juju_application="a"})'),
+        ("quantile by (job) (0.9, x)", 'quantile by (job) (0.9, x{juju_application="a"})'),
+        ('count_values("v", up)', 'count_values("v", up{juju_application="a"})'),
+        ("sum without (i) (up)", 'sum without (i) (up{juju_application="a"})'),
+    ],
+)
+def test_aggregations_keep_their_parameter_and_grouping(expr: str, scoped: str):
+    assert promql.scope(expr, {"juju_application": "a"}) == scoped
+
+
 def test_holt_winters_from_prometheus_2_31_is_known():
     assert promql.scope("holt_winters(x[5m], 0.5, 0.5)", {"juju_application": "a"}) == (
         'holt_winters(x{juju_application="a"}[5m], 0.5, 0.5)'

@@ -223,7 +223,15 @@ def cos_targets(*targets: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "target",
-    ["[::1]:9100", "[2001:db8::1]:80", "[::1]", "10.0.0.1:80", "host.example:9100", "host"],
+    [
+        "[::1]:9100",
+        "[::1]:8",
+        "[2001:db8::1]:80",
+        "[::1]",
+        "10.0.0.1:80",
+        "host.example:9100",
+        "host",
+    ],
 )
 def test_a_valid_target_is_kept_as_written(target):
     assert cos_targets(target) == [target]
