@@ -535,8 +535,11 @@ def test_get_admin_password_refuses_a_password_changed_inside_grafana(ctx, insta
     with pytest.raises(testing.ActionFailed) as failure:
         ctx.run(ctx.on.action("get-admin-password"), out)
 
-    assert "changed inside Grafana" in failure.value.message
-    assert "reset-admin-password" in failure.value.message
+    assert failure.value.message == (
+        "Grafana rejects the stored password for 'admin': it was changed inside Grafana (or "
+        "admin-user was renamed). Run `juju run grafana/leader reset-admin-password` to set a "
+        "known one."
+    )
     assert "s3cret-from-juju" not in failure.value.message
 
 
@@ -562,6 +565,9 @@ def test_reset_admin_password_with_a_given_password(ctx, installed):
 
     out = ctx.run(ctx.on.action("reset-admin-password", params={"password": "correct horse"}), out)
 
+    assert ctx.action_results == {
+        "message": "Password changed on every unit; run get-admin-password to read it."
+    }
     assert out.get_secret(label="admin-password").latest_content == {"password": "correct horse"}
     assert installed.admin_password == "correct horse"
     assert peer_data(out)[charm.GENERATION_KEY] == "2"
