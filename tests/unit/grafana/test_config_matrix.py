@@ -103,3 +103,20 @@ def test_fixing_the_value_makes_the_unit_active_again_without_touching_anything(
 
     assert out.unit_status == testing.ActiveStatus("serving on :3000 with 0 data sources")
     assert installed.actions == []
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("ftp://" + "a" * 54, "'ftp://" + "a" * 54 + "'"),  # 60 characters: shown whole
+        ("ftp://" + "a" * 55, "'ftp://" + "a" * 54 + "...'"),  # cut at 60
+    ],
+)
+def test_a_long_bad_root_url_is_shown_cut_to_60_characters(ctx, running, value, shown):
+    out = ctx.run(
+        ctx.on.config_changed(), dataclasses.replace(running, config={"root-url": value})
+    )
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"root-url: {shown} is not an http(s) URL without query or fragment"
+    )

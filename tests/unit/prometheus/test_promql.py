@@ -194,6 +194,27 @@ def test_aggregations_keep_their_parameter_and_grouping(expr: str, scoped: str):
     assert promql.scope(expr, {"juju_application": "a"}) == scoped
 
 
+def test_negative_zero_keeps_its_sign():
+    # 1 / -0 is -Inf, 1 / 0 is +Inf: the sign of a zero is part of the rule's meaning.
+    assert promql.scope("1 / -0", {"juju_application": "a"}) == "1 / -0"
+    assert promql.scope("up * 0", {"juju_application": "a"}) == 'up{juju_application="a"} * 0'
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ('up{job="a" or job="b"}', "`or` inside a selector's braces is not in Prometheus 2.31"),
+        ("up offset -5m", "negative offsets are off by default in Prometheus 2.31"),
+        ("up @ 1609746000", "the @ modifier is off by default in Prometheus 2.31"),
+    ],
+)
+def test_the_reason_for_a_refusal_is_whole(expr: str, message: str):
+    with pytest.raises(promql.RefusedError) as refused:
+        promql.scope(expr, TOPOLOGY)
+
+    assert str(refused.value) == message
+
+
 def test_holt_winters_from_prometheus_2_31_is_known():
     assert promql.scope("holt_winters(x[5m], 0.5, 0.5)", {"juju_application": "a"}) == (
         'holt_winters(x{juju_application="a"}[5m], 0.5, 0.5)'
