@@ -441,6 +441,26 @@ def test_apt_failing_removes_the_source_and_keyring_and_says_what_apt_said(
 
 
 @needs_gpg
+def test_apt_output_that_is_not_utf8_still_gives_its_error_line(keys, paths: Path, monkeypatch):
+    # apt translates its messages; under a Latin-1 locale they are not UTF-8.
+    def update_fails(*args: Any, **kwargs: Any) -> None:
+        raise subprocess.CalledProcessError(
+            100, ["apt-get", "update"], stderr=b"E: Impossible de r\xe9cup\xe9rer grafana\n"
+        )
+
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+    monkeypatch.setattr(grafana.apt, "add_package", update_fails)
+
+    with pytest.raises(grafana.GrafanaError) as failed:
+        grafana.install_from_repository(download=lambda url: key)
+
+    assert str(failed.value) == (
+        "apt could not install grafana: E: Impossible de r\ufffdcup\ufffdrer grafana"
+    )
+
+
+@needs_gpg
 def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, paths: Path, monkeypatch):
     def not_found(*args: Any, **kwargs: Any) -> None:
         raise grafana.apt.PackageError("Failed to install packages: grafana")

@@ -67,7 +67,7 @@ def test_update_status_does_not_start_a_failed_exporter_again(ctx, machine, cloc
 def test_a_failed_start_is_tried_again_after_an_hour(ctx, machine, clock):
     failed = failed_install(ctx, machine)
     machine.start_outcome = None  # whatever held the port has gone
-    clock[0] += charm.START_RETRY_SECONDS
+    clock[0] += 3600  # the README's "for an hour"
 
     out = ctx.run(ctx.on.update_status(), failed)
 
@@ -221,7 +221,7 @@ def test_another_unit_leaves_a_stopped_exporter_to_its_owner(machine):
     assert out.unit_status == testing.ActiveStatus("exporting on :9100")
 
 
-def test_an_owner_leaving_with_a_failed_handover_is_not_blocked(machine):
+def test_an_owner_leaving_with_a_failed_handover_is_not_blocked(machine, caplog):
     owner = unit_ctx(app="node-exporter", unit_id=0)
     other = unit_ctx(app="rack-exporter", unit_id=0)
     owner.run(owner.on.install(), state())
@@ -235,6 +235,11 @@ def test_an_owner_leaving_with_a_failed_handover_is_not_blocked(machine):
     assert out.unit_status == testing.MaintenanceStatus(
         "removing: rack-exporter/0 runs prometheus-node-exporter now"
     )
+    # The operator finds why the handover failed in the leaving unit's log.
+    assert (
+        "prometheus-node-exporter cannot listen on :9200: address in use, "
+        "with the settings of rack-exporter/0"
+    ) in caplog.text
     # The successor tries once at its next hook, and says why it failed.
     after = other.run(other.on.update_status(), state(config={"port": 9200}))
     assert machine.actions == ["restart", "start"]
