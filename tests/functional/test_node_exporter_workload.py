@@ -340,3 +340,12 @@ def test_owner_handover_moves_the_real_exporter_to_the_successors_port(paths, st
     assert changed
     assert start_exporter() == node_exporter.port_of(second)
     assert "node_exporter_build_info" in metrics(node_exporter.port_of(second) or 0)
+
+
+def test_the_shipped_paths_are_machine_wide_and_the_packages_own():
+    # Every unit on the machine (each with its own charm directory) must find the same claims;
+    # the flags file is the one the packaged unit's EnvironmentFile= names.
+    shipped = node_exporter.Paths()
+    assert shipped.claims == pathlib.Path("/var/lib/node-exporter-charm/claims")
+    assert shipped.defaults == pathlib.Path("/etc/default/prometheus-node-exporter")
+    assert shipped.agents == pathlib.Path("/var/lib/juju/agents")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from ops import testing
 
 MODEL = testing.Model(name="lab", uuid="2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f")
@@ -45,6 +46,16 @@ def test_url_follows_web_port_and_external_url_path(ctx, fake):
 
     assert rel.local_unit_data["grafana_source_host"] == "http://192.0.2.0:9091/prom"
     assert rel.local_unit_data["url"] == "http://192.0.2.0:9091/prom"
+
+
+@pytest.mark.parametrize(
+    ("external", "path"),
+    [("https://lab/X/", "/X"), ("https://lab/a/b//", "/a/b"), ("https://lab/", "")],
+)
+def test_only_the_final_slashes_of_the_external_path_are_dropped(ctx, fake, external, path):
+    rel = joined(ctx, config={"web-external-url": external})
+
+    assert rel.local_unit_data["url"] == f"http://192.0.2.0:9090{path}"
 
 
 def test_ipv6_address_is_bracketed(ctx, fake):
