@@ -113,6 +113,15 @@ def test_pinned_key_mismatch_blocks_and_writes_nothing(ctx, fake):
     assert not fake.running
 
 
+def test_a_long_install_error_is_one_status_line_of_200_characters(ctx, fake):
+    fake.install_error = grafana.GrafanaError("apt could not install grafana:\n" + "x" * 300)
+
+    out = ctx.run(ctx.on.install(), state())
+
+    message = "install failed, retrying: apt could not install grafana: " + "x" * 300
+    assert out.unit_status == testing.BlockedStatus(message[:197] + "...")
+
+
 def test_network_failure_blocks_and_is_retried_on_update_status(ctx, fake):
     fake.install_error = grafana.GrafanaError("cannot download https://apt.grafana.com/gpg.key")
     out = ctx.run(ctx.on.install(), state())

@@ -176,6 +176,8 @@ def test_scrape_jobs_are_added_after_the_self_scrape_job(ctx, fake):
             'external-labels: "a=b=c" is not key=value (try site=lab,env=dev)',
         ),
         ("scrape-jobs", "- job_name: [", "scrape-jobs: not valid YAML at line 1"),
+        # A character YAML does not allow: PyYAML says so before parsing, with no line.
+        ("scrape-jobs", "- job_name: a\x07", "scrape-jobs: not valid YAML"),
         (
             "scrape-jobs",
             "job_name: node",
