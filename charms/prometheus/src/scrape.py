@@ -540,7 +540,9 @@ def _rule(rule: object, topology: Topology) -> dict[str, Any]:
         if not isinstance(annotations, dict):
             raise InvalidError("annotations must be an object")
         clean["annotations"] = {
-            _match(key, _LABEL_NAME, "annotation name"): _text(value, f"annotation {key}", multiline=True)
+            _match(key, _LABEL_NAME, "annotation name"): _text(
+                value, f"annotation {key}", multiline=True
+            )
             for key, value in annotations.items()
         }
     return clean
