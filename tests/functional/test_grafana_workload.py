@@ -408,30 +408,38 @@ def test_matching_download_writes_keyring_and_signed_by_source(keys, paths: Path
     assert installed == ["grafana"]
 
 
+def install_with_apt_failing(keys, monkeypatch, error: Exception) -> str:
+    """Install from the repository (with the pinned key) while apt raises `error`; say why."""
+    key, fingerprint = keys["good"]
+    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
+
+    def add_package(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    monkeypatch.setattr(grafana.apt, "add_package", add_package)
+    with pytest.raises(grafana.GrafanaError) as failed:
+        grafana.install_from_repository(download=lambda url: key)
+    return str(failed.value)
+
+
 @needs_gpg
 def test_apt_failing_removes_the_source_and_keyring_and_says_what_apt_said(
     keys, paths: Path, monkeypatch
 ):
     # charmlibs-apt's update: `apt-get update --error-on=any`, output captured (stderr bytes);
     # the lines are apt's own, as seen on a real machine (tests/machine/test_grafana.py).
-    def update_fails(*args: Any, **kwargs: Any) -> None:
-        raise subprocess.CalledProcessError(
-            100,
-            ["apt-get", "update", "--error-on=any"],
-            stderr=b"E: Failed to fetch https://apt.grafana.com/dists/stable/InRelease  "
-            b"Could not connect to apt.grafana.com:443 (127.0.0.1). - connect (111: Connection "
-            b"refused)\nE: Some index files failed to download. They have been ignored, or old "
-            b"ones used instead.\n",
-        )
+    update_failed = subprocess.CalledProcessError(
+        100,
+        ["apt-get", "update", "--error-on=any"],
+        stderr=b"E: Failed to fetch https://apt.grafana.com/dists/stable/InRelease  "
+        b"Could not connect to apt.grafana.com:443 (127.0.0.1). - connect (111: Connection "
+        b"refused)\nE: Some index files failed to download. They have been ignored, or old "
+        b"ones used instead.\n",
+    )
 
-    key, fingerprint = keys["good"]
-    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
-    monkeypatch.setattr(grafana.apt, "add_package", update_fails)
+    said = install_with_apt_failing(keys, monkeypatch, update_failed)
 
-    with pytest.raises(grafana.GrafanaError) as failed:
-        grafana.install_from_repository(download=lambda url: key)
-
-    assert str(failed.value) == (
+    assert said == (
         "apt could not install grafana: E: Failed to fetch "
         "https://apt.grafana.com/dists/stable/InRelease  Could not connect to "
         "apt.grafana.com:443 (127.0.0.1). - connect (111: Connection refused)"
@@ -443,34 +451,22 @@ def test_apt_failing_removes_the_source_and_keyring_and_says_what_apt_said(
 @needs_gpg
 def test_apt_output_that_is_not_utf8_still_gives_its_error_line(keys, paths: Path, monkeypatch):
     # apt translates its messages; under a Latin-1 locale they are not UTF-8.
-    def update_fails(*args: Any, **kwargs: Any) -> None:
-        raise subprocess.CalledProcessError(
-            100, ["apt-get", "update"], stderr=b"E: Impossible de r\xe9cup\xe9rer grafana\n"
-        )
+    stderr = b"E: Impossible de r\xe9cup\xe9rer grafana\n"
 
-    key, fingerprint = keys["good"]
-    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
-    monkeypatch.setattr(grafana.apt, "add_package", update_fails)
-
-    with pytest.raises(grafana.GrafanaError) as failed:
-        grafana.install_from_repository(download=lambda url: key)
-
-    assert str(failed.value) == (
-        "apt could not install grafana: E: Impossible de r\ufffdcup\ufffdrer grafana"
+    said = install_with_apt_failing(
+        keys, monkeypatch, subprocess.CalledProcessError(100, ["apt-get"], stderr=stderr)
     )
+
+    assert said == "apt could not install grafana: E: Impossible de r\ufffdcup\ufffdrer grafana"
 
 
 @needs_gpg
 def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, paths: Path, monkeypatch):
-    def not_found(*args: Any, **kwargs: Any) -> None:
-        raise grafana.apt.PackageError("Failed to install packages: grafana")
+    not_found = grafana.apt.PackageError("Failed to install packages: grafana")
 
-    key, fingerprint = keys["good"]
-    monkeypatch.setattr(grafana, "KEY_FINGERPRINT", fingerprint)
-    monkeypatch.setattr(grafana.apt, "add_package", not_found)
+    said = install_with_apt_failing(keys, monkeypatch, not_found)
 
-    with pytest.raises(grafana.GrafanaError, match="Failed to install packages: grafana"):
-        grafana.install_from_repository(download=lambda url: key)
+    assert "Failed to install packages: grafana" in said
     assert not grafana.SOURCES_FILE.exists()
 
 
