@@ -168,3 +168,16 @@ def state(**kwargs: Any) -> testing.State:
     """A State in model `lab`, leader unless told otherwise."""
     kwargs.setdefault("leader", True)
     return testing.State(model=MODEL, **kwargs)
+
+
+def owner_and_successor(port: int) -> tuple[testing.Context, testing.Context]:
+    """node-exporter/0, which owns the exporter, and rack-exporter/0 on `port` (its successor).
+
+    Another application's unit on the same machine (two principals placed together): it sorts
+    after node-exporter/0, so it takes the exporter over when node-exporter/0 leaves.
+    """
+    owner = unit_ctx(app="node-exporter", unit_id=0)
+    successor = unit_ctx(app="rack-exporter", unit_id=0)
+    owner.run(owner.on.install(), state())
+    successor.run(successor.on.config_changed(), state(config={"port": port}))
+    return owner, successor

@@ -11,7 +11,7 @@ import dataclasses
 
 import charm
 import pytest
-from node_exporter_testing import state, unit_ctx
+from node_exporter_testing import owner_and_successor, state, unit_ctx
 from ops import testing
 
 TAKEN = "prometheus-node-exporter cannot listen on :9100: address already in use"
@@ -222,10 +222,7 @@ def test_another_unit_leaves_a_stopped_exporter_to_its_owner(machine):
 
 
 def test_an_owner_leaving_with_a_failed_handover_is_not_blocked(machine, caplog):
-    owner = unit_ctx(app="node-exporter", unit_id=0)
-    other = unit_ctx(app="rack-exporter", unit_id=0)
-    owner.run(owner.on.install(), state())
-    other.run(other.on.config_changed(), state(config={"port": 9200}))
+    owner, other = owner_and_successor(9200)
     machine.start_outcome = "prometheus-node-exporter cannot listen on :9200: address in use"
     machine.settle()
 
@@ -251,10 +248,7 @@ def test_an_owner_leaving_with_a_failed_handover_is_not_blocked(machine, caplog)
 def test_an_owner_leaving_hands_over_to_a_successor_on_a_low_port_with_the_drop_in(machine):
     # The successor (another application's unit on this machine) wants port 80: the exporter
     # it inherits must be allowed to bind it, or the handover restart would fail.
-    owner = unit_ctx(app="node-exporter", unit_id=0)
-    other = unit_ctx(app="rack-exporter", unit_id=0)
-    owner.run(owner.on.install(), state())
-    other.run(other.on.config_changed(), state(config={"port": 80}))
+    owner, _ = owner_and_successor(80)
     machine.settle()
     assert not machine.low_ports  # the owner's port 9100 needs no capability
 

@@ -10,7 +10,7 @@ import dataclasses
 from unittest import mock
 
 import ops
-from node_exporter_testing import state, unit_ctx
+from node_exporter_testing import owner_and_successor, state, unit_ctx
 from ops import testing
 
 METRICS = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
@@ -153,10 +153,7 @@ def test_another_application_with_the_same_settings_publishes_its_own_target(mac
 
 
 def test_when_the_owner_leaves_its_successors_flags_are_applied(machine):
-    owner = unit_ctx(app="node-exporter", unit_id=0)
-    other = unit_ctx(app="rack-exporter", unit_id=0)
-    owner.run(owner.on.install(), state())
-    other.run(other.on.config_changed(), state(config={"port": 9200}))
+    owner, other = owner_and_successor(9200)
     machine.settle()
 
     owner.run(owner.on.remove(), state())
