@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sys
 import threading
 import urllib.error
@@ -169,7 +170,9 @@ def test_the_reload_action_goes_through_systemd_and_reports_a_refusal_with_its_r
 
     # Someone edits the live file by hand, past promtool: SIGHUP makes Prometheus refuse it.
     live = machine.path(CONFIG).read_text()
-    machine.path(CONFIG).write_text(live.replace("scrape_interval: 15s", "scrape_interval: 1x"))
+    edited, edits = re.subn(r'scrape_interval: "?15s"?', "scrape_interval: 1x", live, count=1)
+    assert edits == 1, live
+    machine.path(CONFIG).write_text(edited)
     result = unit.run("action", action="reload")
 
     assert result.action_failure is not None
