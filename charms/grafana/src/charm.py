@@ -13,7 +13,7 @@ import urllib.parse
 from pathlib import Path
 
 import ops
-from charms.prometheus.v0 import grafana_source
+from charms.prometheus.v0 import grafana_source, packaged_service
 
 import grafana
 
@@ -35,7 +35,7 @@ ROLES = ("Viewer", "Editor", "Admin")
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 # After grafana-server failed to start, hooks leave it alone (no restart loop on every
 # update-status) until grafana.ini changes or this many seconds have passed.
-START_RETRY_SECONDS = 3600
+START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -193,15 +193,20 @@ class GrafanaCharm(ops.CharmBase):
     def _start(self, config: GrafanaConfig, ini: str, *, restart: bool) -> bool:
         """Start or restart grafana-server; return True once it serves, False otherwise.
 
-        A start that failed is not tried again with the same grafana.ini for
-        START_RETRY_SECONDS: systemd already retried it, and every hook (update-status included)
-        would otherwise start a doomed process again. A changed grafana.ini (a new port, say)
-        is tried at once. Grafana still starting when the wait ends is left to start: the next
-        hook finds it running and carries on once it is ready.
+        A start that failed is not tried again with the same grafana.ini for an hour (see
+        packaged_service.start_held_back); a changed grafana.ini (a new port, say) is tried at
+        once. Grafana still starting when the wait ends is left to start: the next hook finds it
+        running and carries on once it is ready.
         """
         digest = hashlib.sha256(ini.encode()).hexdigest()
-        failed = self._stored.start_failure and self._stored.start_failed_config == digest
-        if failed and time.time() - self._stored.start_failed_at < START_RETRY_SECONDS:
+        stored = self._stored
+        if packaged_service.start_held_back(
+            stored.start_failure,
+            stored.start_failed_config,
+            stored.start_failed_at,
+            digest,
+            time.time(),
+        ):
             return False
         try:
             up = grafana.start(config.port, restart=restart)

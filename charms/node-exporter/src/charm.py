@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import ops
+from charms.prometheus.v0 import packaged_service
 
 import metrics_endpoint
 import node_exporter
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 METRICS_ENDPOINT = "metrics-endpoint"
 # After the exporter failed to start, hooks leave it alone (no restart loop on every
 # update-status) until its flags change or this many seconds have passed.
-START_RETRY_SECONDS = 3600
+START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -136,13 +137,18 @@ class NodeExporterCharm(ops.CharmBase):
     def _start(self, start: Callable[[], bool], args: tuple[str, ...]) -> None:
         """Start or restart the exporter and remember whether it came up.
 
-        A start that failed is not tried again with the same flags for START_RETRY_SECONDS:
-        systemd already retried it, and every hook (update-status included) would otherwise
-        start a doomed process again. Changed flags (a new port, say) are tried at once.
+        A start that failed is not tried again with the same flags for an hour (see
+        packaged_service.start_held_back); changed flags (a new port, say) are tried at once.
         """
         flags = " ".join(args)
-        failed = self._stored.start_failure and self._stored.start_failed_flags == flags
-        if failed and time.time() - self._stored.start_failed_at < START_RETRY_SECONDS:
+        stored = self._stored
+        if packaged_service.start_held_back(
+            stored.start_failure,
+            stored.start_failed_flags,
+            stored.start_failed_at,
+            flags,
+            time.time(),
+        ):
             return
         try:
             start()

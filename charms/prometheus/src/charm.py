@@ -18,7 +18,7 @@ import urllib.parse
 from typing import Any
 
 import ops
-from charms.prometheus.v0 import grafana_source
+from charms.prometheus.v0 import grafana_source, packaged_service
 
 import prometheus
 import scrape
@@ -37,7 +37,7 @@ _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]+")
 # After Prometheus failed to start, hooks leave it alone (no restart loop on every
 # update-status) until its flags change or this many seconds have passed.
-START_RETRY_SECONDS = 3600
+START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -264,12 +264,17 @@ class PrometheusCharm(ops.CharmBase):
     def _start(self, start: Any, flags: str) -> None:
         """Start or restart Prometheus and remember whether it came up.
 
-        A start that failed is not tried again with the same flags for START_RETRY_SECONDS:
-        systemd already retried it, and every hook (update-status included) would otherwise
-        start a doomed process again. Changed flags (a new web-port, say) are tried at once.
+        A start that failed is not tried again with the same flags for an hour (see
+        packaged_service.start_held_back); changed flags (a new web-port, say) are tried at once.
         """
-        failed = self._stored.start_failure and self._stored.start_failed_flags == flags
-        if failed and time.time() - self._stored.start_failed_at < START_RETRY_SECONDS:
+        stored = self._stored
+        if packaged_service.start_held_back(
+            stored.start_failure,
+            stored.start_failed_flags,
+            stored.start_failed_at,
+            flags,
+            time.time(),
+        ):
             return
         try:
             start()

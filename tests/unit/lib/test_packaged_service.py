@@ -125,3 +125,27 @@ def test_what_counts_as_a_crash(unit, died):
 )
 def test_apt_s_own_error_line_is_the_reason(stderr, said):
     assert packaged_service.apt_error(stderr) == said
+
+
+@pytest.mark.parametrize(
+    ("failure", "failed_settings", "seconds_ago", "held_back"),
+    [
+        ("cannot listen on :80", "port=80", 0, True),
+        ("cannot listen on :80", "port=80", 3599, True),
+        ("cannot listen on :80", "port=80", 3600, False),  # an hour later: tried again
+        ("cannot listen on :80", "port=81", 0, False),  # other settings: tried at once
+        ("", "port=80", 0, False),  # the last start worked
+    ],
+)
+def test_a_failed_start_is_held_back_for_an_hour_with_the_same_settings(
+    failure, failed_settings, seconds_ago, held_back
+):
+    now = 1_800_000_000.0
+    assert packaged_service.START_RETRY_SECONDS == 3600
+
+    assert (
+        packaged_service.start_held_back(
+            failure, failed_settings, now - seconds_ago, "port=80", now
+        )
+        is held_back
+    )

@@ -37,7 +37,7 @@ LIBID = "530c585821d540c08d0bc47135aced22"
 # Increment on an incompatible API change.
 LIBAPI = 0
 # Increment on every released change.
-LIBPATCH = 3
+LIBPATCH = 4
 
 # Where drop-ins for packaged units go (tests point it elsewhere).
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -167,6 +167,23 @@ def start(
         if time.monotonic() >= deadline:
             return Started(Outcome.STARTING, service_log(service, cursor))
         time.sleep(interval)
+
+
+# A start that failed is not tried again with the same settings for this long: systemd has
+# already retried it, and every hook (update-status included) would otherwise start a doomed
+# process again. Changed settings (a new port, say) are tried at once.
+START_RETRY_SECONDS = 3600
+
+
+def start_held_back(
+    failure: str, failed_settings: str, failed_at: float, settings: str, now: float
+) -> bool:
+    """Return True while the last start failed with these `settings` under an hour ago.
+
+    `failure` is the charm's record of why the last start failed ("" after one that worked),
+    `failed_settings` and `failed_at` what it was started with and when (time.time()).
+    """
+    return bool(failure) and failed_settings == settings and now - failed_at < START_RETRY_SECONDS
 
 
 def service_log(service: str, after_cursor: str | None = None, lines: int = 200) -> list[str]:
