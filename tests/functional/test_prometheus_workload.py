@@ -612,6 +612,30 @@ def test_a_signal_that_never_reaches_prometheus_is_not_taken_for_a_reload(
     assert running.get("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"]
 
 
+def test_a_reload_systemctl_cannot_deliver_is_a_reload_error_with_its_words(
+    paths, start_prometheus, port, monkeypatch
+):
+    # The service died between the hook's health check and the reload (seen on a real machine
+    # in systemd's restart loop): the hook must not crash on it.
+    configure(port)
+    start_prometheus()
+
+    def refuse() -> None:
+        raise prometheus.systemd.SystemdError(
+            "Command ['systemctl', 'reload', 'prometheus'] failed with returncode 1. systemctl"
+            " output:\nstdout: \nstderr: prometheus.service is not active, cannot reload.\n"
+        )
+
+    monkeypatch.setattr(prometheus, "signal_reload", refuse)
+
+    with pytest.raises(prometheus.ReloadError) as refused:
+        prometheus.reload(timeout=1)
+
+    assert str(refused.value) == (
+        "systemctl could not reload prometheus: prometheus.service is not active, cannot reload."
+    )
+
+
 def test_a_rule_file_prometheus_cannot_load_is_the_reason_given(paths, start_prometheus, port):
     configure(port)
     start_prometheus()

@@ -382,6 +382,19 @@ class Machine:
             "journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat", check=False
         ).stdout
 
+    def endless_restarts(self, service: str) -> None:
+        """Make systemd restart `service` for as long as it keeps dying (no start limit).
+
+        A packaged unit gives up after five tries in about a second, so a status collected a
+        moment later usually finds it `failed`; without the limit every instant of the loop
+        (`active` 40% of the time on jammy's prometheus.service, `auto-restart` the rest) is
+        there for the hooks to meet.
+        """
+        dropin = self.path(f"/etc/systemd/system/{service}.service.d/test-endless.conf")
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text("[Unit]\nStartLimitIntervalSec=0\n")
+        self.run("systemctl", "daemon-reload")
+
     def boot_log(self) -> str:
         """Return what systemd-nspawn printed (the container's console)."""
         log = self.root.parent / f"{self.name}.nspawn.log"

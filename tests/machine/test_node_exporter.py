@@ -269,6 +269,26 @@ def test_a_port_in_use_blocks_with_the_cause_and_update_status_does_not_loop(uni
     )
 
 
+def test_a_taken_port_is_blocked_with_its_cause_at_every_instant_of_the_restart_loop(
+    unit: Unit,
+):
+    machine = unit.machine
+    machine.endless_restarts(SERVICE)
+    with port_taken() as taken:
+        unit.config["port"] = taken
+        cause = f"{SERVICE} cannot listen on :{taken}: address already in use"
+
+        statuses = [unit.run("config_changed").status]
+        statuses += [unit.run("update_status").status for _ in range(10)]
+
+        assert int(service(machine, "NRestarts")["NRestarts"]) > 0  # still looping
+        assert statuses == [Status("blocked", cause)] * 11
+
+    # The port is free: systemd's next try comes up and the next hook says so.
+    wait_for(lambda: "node_exporter_build_info" in metrics(taken), what="the exporter")
+    assert unit.run("update_status").status == Status("active", f"exporting on :{taken}")
+
+
 def test_a_port_below_1024_serves_as_the_unprivileged_user(unit: Unit):
     machine = unit.machine
     pid = main_pid(machine)

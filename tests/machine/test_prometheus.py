@@ -285,6 +285,26 @@ def test_a_port_in_use_blocks_with_the_cause_and_update_status_does_not_loop(uni
     assert wait_for(ready, what="Prometheus back on :9090")
 
 
+def test_a_taken_port_is_blocked_with_its_cause_at_every_instant_of_the_restart_loop(
+    unit: Unit,
+):
+    machine = unit.machine
+    machine.endless_restarts("prometheus")
+    with port_taken() as taken:
+        unit.config["web-port"] = taken
+        cause = f"prometheus cannot listen on :{taken}: address already in use"
+
+        statuses = [unit.run("config_changed").status]
+        statuses += [unit.run("update_status").status for _ in range(10)]
+
+        assert int(service(machine, "NRestarts")["NRestarts"]) > 0  # still looping
+        assert statuses == [Status("blocked", cause)] * 11
+
+    # The port is free: systemd's next try comes up and the next hook says so.
+    wait_for(lambda: ready(taken), what=f"Prometheus on :{taken}")
+    assert unit.run("update_status").status.name == "active"
+
+
 def test_an_external_stop_is_repaired_by_update_status(unit: Unit):
     machine = unit.machine
     machine.run("systemctl", "stop", "prometheus")

@@ -36,6 +36,7 @@ LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 # After grafana-server failed to start, hooks leave it alone (no restart loop on every
 # update-status) until grafana.ini changes or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
+Health = packaged_service.Health
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -179,15 +180,16 @@ class GrafanaCharm(ops.CharmBase):
             keep_deletions=bool(self._stored.datasources_pending),
         )
         self._stored.datasources_pending |= grafana.write_datasources(text)
-        running = grafana.is_running()
-        if not running or restart:
-            if not self._start(config, ini, restart=running):
+        health = grafana.health(config.port)
+        alive = health in (Health.UP, Health.STARTING)
+        if not alive or restart:
+            if not self._start(config, ini, restart=alive):
                 return  # Failed (Blocked) or still starting (Waiting): see collect-status.
-        elif grafana.ready(config.port):
+        elif health is Health.UP:
             # Up and serving (systemd or an operator started it): an earlier failure has passed.
             self._stored.start_failure = ""
         elif self._stored.start_failure:
-            return  # Active but not serving: systemd is restarting the process that failed.
+            return  # Alive but not serving since a failed start: leave it to systemd.
         self._apply_password_and_provisioning(config, password)
 
     def _start(self, config: GrafanaConfig, ini: str, *, restart: bool) -> bool:
@@ -498,15 +500,21 @@ class GrafanaCharm(ops.CharmBase):
             event.add_status(
                 ops.WaitingStatus("waiting for the leader to create the admin password")
             )
+        elif (health := grafana.health(config.port)) is Health.FAILING:
+            # Whatever instant of systemd's restart loop this is: the cause, not "starting".
+            message = self._stored.start_failure or (
+                "grafana-server keeps failing (see journalctl -u grafana-server)"
+            )
+            event.add_status(ops.BlockedStatus(_one_line(message)))
         elif self._stored.start_failure:
             event.add_status(ops.BlockedStatus(_one_line(self._stored.start_failure)))
-        elif not grafana.is_running():
+        elif health is Health.STOPPED:
             event.add_status(
                 ops.BlockedStatus(
                     "grafana-server is not running (see journalctl -u grafana-server)"
                 )
             )
-        elif not grafana.ready(config.port):
+        elif health is Health.STARTING:
             event.add_status(ops.WaitingStatus("waiting for Grafana to start"))
         count = len(self._sources())
         sources = f"{count} data source" + ("" if count == 1 else "s")

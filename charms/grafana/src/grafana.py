@@ -510,9 +510,9 @@ class StartError(GrafanaError):
     """grafana-server died while starting; the message says why, from its own log."""
 
 
-def is_running() -> bool:
-    """Return True if grafana-server is active."""
-    return systemd.service_running(SERVICE)
+def health(port: int) -> packaged_service.Health:
+    """Return whether grafana-server is up, starting, failing (crashing) or stopped."""
+    return packaged_service.health(SERVICE, lambda: ready(port))
 
 
 def ready(port: int) -> bool:

@@ -33,6 +33,7 @@ METRICS_ENDPOINT = "metrics-endpoint"
 # After the exporter failed to start, hooks leave it alone (no restart loop on every
 # update-status) until its flags change or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
+Health = packaged_service.Health
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -126,12 +127,13 @@ class NodeExporterCharm(ops.CharmBase):
         changed = node_exporter.write_flags(args)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
         changed |= node_exporter.allow_low_ports(node_exporter.port_of(args))
-        if not node_exporter.running():
+        health = node_exporter.health()
+        if health in (Health.STOPPED, Health.FAILING):
             self._start(node_exporter.start, args)
         elif changed:
             self._start(node_exporter.restart, args)
-        else:
-            # Running (systemd or an operator started it): an earlier failure has passed.
+        elif health is Health.UP:
+            # Serving (systemd or an operator started it): an earlier failure has passed.
             self._stored.start_failure = ""
 
     def _start(self, start: Callable[[], bool], args: tuple[str, ...]) -> None:
@@ -205,9 +207,11 @@ class NodeExporterCharm(ops.CharmBase):
             return
         owners = node_exporter.live_claims(self.unit.name)
         owner = owners[0] if owners else None
-        if not node_exporter.running():
-            event.add_status(ops.BlockedStatus(_one_line(self._not_running(owner))))
-        elif not node_exporter.ready():
+        health = node_exporter.health()
+        if health in (Health.STOPPED, Health.FAILING):
+            # Whatever instant of systemd's restart loop this is: the cause, not "starting".
+            event.add_status(ops.BlockedStatus(_one_line(self._not_running(owner, health))))
+        elif health is Health.STARTING:
             event.add_status(ops.WaitingStatus(f"{node_exporter.SERVICE} is starting"))
         if owner is None or owner.unit == self.unit.name:
             event.add_status(ops.ActiveStatus(f"exporting on :{config.port}"))
@@ -226,15 +230,14 @@ class NodeExporterCharm(ops.CharmBase):
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _not_running(self, owner: node_exporter.Claim | None) -> str:
+    def _not_running(self, owner: node_exporter.Claim | None, health: Health) -> str:
         """Say why the exporter is not running, as far as this unit knows."""
+        state = "keeps failing" if health is Health.FAILING else "is not running"
         if owner is not None and owner.unit != self.unit.name:
             # Only the owner starts it, and the owner's status says why it did not come up.
-            return (
-                f"{node_exporter.SERVICE} is not running: {owner.unit} starts it (see its status)"
-            )
+            return f"{node_exporter.SERVICE} {state}: {owner.unit} starts it (see its status)"
         return self._stored.start_failure or (
-            f"{node_exporter.SERVICE} is not running (see journalctl -u {node_exporter.SERVICE})"
+            f"{node_exporter.SERVICE} {state} (see journalctl -u {node_exporter.SERVICE})"
         )
 
     def _config(self) -> NodeExporterConfig | None:

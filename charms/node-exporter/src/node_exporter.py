@@ -290,9 +290,9 @@ def _is_stale(found: Claim) -> bool:
 # --- the service --------------------------------------------------------------------------
 
 
-def running() -> bool:
-    """Return True if the exporter's service is active."""
-    return systemd.service_running(SERVICE)
+def health() -> packaged_service.Health:
+    """Return whether the exporter is up, starting, failing (crashing) or stopped."""
+    return packaged_service.health(SERVICE, ready)
 
 
 def ready() -> bool:

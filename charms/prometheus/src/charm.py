@@ -38,6 +38,7 @@ _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]+")
 # After Prometheus failed to start, hooks leave it alone (no restart loop on every
 # update-status) until its flags change or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
+Health = packaged_service.Health
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -249,12 +250,13 @@ class PrometheusCharm(ops.CharmBase):
         flags_changed |= prometheus.allow_low_ports(config.web_port)
         if result.changed:
             self._stored.reload_pending = True
-        if not prometheus.running():
+        health = prometheus.health()
+        if health in (Health.STOPPED, Health.FAILING):
             self._start(prometheus.start, " ".join(args))
         elif flags_changed:
             self._start(prometheus.restart, " ".join(args))
-        else:
-            # Running (systemd or an operator started it): an earlier failure has passed.
+        elif health is Health.UP:
+            # Serving (systemd or an operator started it): an earlier failure has passed.
             self._stored.start_failure = ""
             if self._stored.reload_pending:
                 self._reload()
@@ -323,13 +325,20 @@ class PrometheusCharm(ops.CharmBase):
             refused = self._stored.reload_refused
             message = f"prometheus refused to reload, still on the old config: {refused}"
             event.add_status(ops.BlockedStatus(_one_line(message)))
-        if not prometheus.running():
+        health = prometheus.health()
+        if health is Health.FAILING:
+            # Whatever instant of systemd's restart loop this is: the cause, not "starting".
+            message = self._stored.start_failure or (
+                "prometheus keeps failing (see journalctl -u prometheus)"
+            )
+            event.add_status(ops.BlockedStatus(_one_line(message)))
+        elif health is Health.STOPPED:
             message = self._stored.start_failure or (
                 "prometheus is not running (see journalctl -u prometheus)"
             )
             event.add_status(ops.BlockedStatus(_one_line(message)))
-        elif not prometheus.ready():
-            # Alive but not serving yet: a large TSDB takes a while to load.
+        elif health is Health.STARTING:
+            # Alive, not crashing, not serving yet: a large TSDB takes a while to load.
             event.add_status(ops.WaitingStatus("prometheus is starting"))
         jobs = prometheus.job_count()
         noun = "scrape job" if jobs == 1 else "scrape jobs"
@@ -357,7 +366,7 @@ class PrometheusCharm(ops.CharmBase):
             event.set_results({"valid": "false", "error-message": error})
 
     def _on_reload_action(self, event: ops.ActionEvent) -> None:
-        if not prometheus.installed() or not prometheus.running():
+        if not prometheus.installed() or prometheus.health() is not Health.UP:
             event.fail("prometheus is not running, so there is nothing to reload")
             return
         try:

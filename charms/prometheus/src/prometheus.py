@@ -460,9 +460,9 @@ def tsdb_filesystem_size() -> int:
     return stat.f_blocks * stat.f_frsize
 
 
-def running() -> bool:
-    """Return True if the prometheus service is active."""
-    return systemd.service_running(SERVICE)
+def health() -> packaged_service.Health:
+    """Return whether Prometheus is up, starting, failing (crashing) or stopped."""
+    return packaged_service.health(SERVICE, ready)
 
 
 def ready() -> bool:
@@ -546,14 +546,17 @@ def reload(timeout: float = RELOAD_TIMEOUT) -> float:
     when it refuses (at every log level: they are errors); they are its reason.
 
     Raises:
-        ReloadError: Prometheus refused the configuration (the message is Prometheus's) or did
-            not confirm the reload within `timeout` seconds.
-        charmlibs.systemd.SystemdError: systemctl could not deliver the reload (service down).
+        ReloadError: Prometheus refused the configuration (the message is Prometheus's), did
+            not confirm the reload within `timeout` seconds, or was not running to get it
+            (systemctl's words: a process dying between two hooks' checks, say).
     """
     before = _reload_metrics()
     _, cursor = journal(None)
     started = time.monotonic()
-    signal_reload()
+    try:
+        signal_reload()
+    except systemd.SystemdError as e:
+        raise ReloadError(f"systemctl could not reload prometheus: {_stderr(e)}") from None
     while True:
         after = _reload_metrics()
         if after and after[0] == 1 and (before is None or after[1] > before[1]):
@@ -576,6 +579,12 @@ def signal_reload() -> None:
     changelog from 2.31.1+ds1-1 to 2.42.0+ds-5 changes the unit only by After=time-sync.target).
     """
     systemd.service_reload(SERVICE)
+
+
+def _stderr(error: systemd.SystemdError) -> str:
+    """Return systemctl's own complaint from a SystemdError (its stderr line), else the error."""
+    text = str(error)
+    return text.rpartition("stderr:")[2].strip() or text
 
 
 def journal(after: str | None) -> tuple[list[str], str]:

@@ -39,6 +39,7 @@ sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
 
 import charm  # noqa: E402
 import grafana  # noqa: E402
+from charms.prometheus.v0.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
 
 MODEL = testing.Model(name="lab", uuid="00000000-0000-4000-8000-000000000001")
@@ -117,6 +118,8 @@ class FakeGrafana:
     def __init__(self, version: str = "11.3.0") -> None:
         self.installed = False
         self.running = False
+        # In systemd's restart loop: a start died (see start).
+        self.crashing = False
         self.installed_version = version
         self.programs = set(PROGRAMS[version])
         self.files: dict[str, str] = {}
@@ -220,8 +223,12 @@ class FakeGrafana:
         return True
 
     # Service
-    def is_running(self) -> bool:
-        return self.running
+    def health(self, port: int) -> Health:
+        if self.crashing:
+            return Health.FAILING
+        if not self.running:
+            return Health.STOPPED
+        return Health.UP if self.ready(port) else Health.STARTING
 
     def serving(self) -> bool:
         return self.running and not self.slow and not self.api_down
@@ -237,8 +244,11 @@ class FakeGrafana:
         self.starts.append(Start(kind, self.files.get(PASSWORD_FILE)))
         self.running, self.port = False, None
         journal = self._read_config_at_start() or self._listen(port)
+        # A grafana-server that dies puts the unit in systemd's restart loop (Restart=
+        # on-failure), in which it reads `active` now and then before systemd gives up:
+        # failing, not stopped (measured with Prometheus's unit on a real machine).
+        self.crashing = bool(journal)
         if journal:
-            # systemd restarts it (Restart=on-failure) until it gives up: not active.
             self.journal = journal
             raise grafana.StartError(grafana.failure_reason(journal))
         self.running, self.port = True, port
@@ -295,7 +305,7 @@ class FakeGrafana:
         return changed
 
     def stop(self) -> None:
-        self.running, self.port = False, None
+        self.running, self.port, self.crashing = False, None, False
         self.low_ports = False
         self.actions.append(("stop", SERVICE))
 

@@ -124,7 +124,7 @@ def test_a_grafana_that_came_up_later_forgets_the_failure(ctx, fake):
     failed = failed_install(ctx, fake)
     # An operator freed the port and started it by hand.
     fake.ports_in_use = set()
-    fake.running, fake.port = True, 3000
+    fake.running, fake.crashing, fake.port = True, False, 3000
     seen_up = ctx.run(ctx.on.update_status(), failed)
     assert seen_up.unit_status == ACTIVE
     fake.running = False
@@ -140,7 +140,7 @@ def test_a_grafana_that_came_up_later_forgets_the_failure(ctx, fake):
 def test_a_grafana_systemd_keeps_restarting_stays_blocked_with_the_cause(ctx, fake):
     failed = failed_install(ctx, fake)
     # Restart=on-failure: between two deaths systemd shows it active, but it never serves.
-    fake.running, fake.slow = True, True
+    assert fake.crashing
 
     out = ctx.run(ctx.on.update_status(), failed)
 
@@ -148,6 +148,20 @@ def test_a_grafana_systemd_keeps_restarting_stays_blocked_with_the_cause(ctx, fa
     assert service_actions(fake) == []
     assert fake.api_calls == []
     assert fake.waits == 0
+
+
+def test_a_crash_loop_that_began_outside_a_hook_blocks_and_is_started_again(ctx, installed):
+    before = settled(ctx, installed, state())
+    installed.crashing = True  # it died on its own; no hook saw why
+
+    collected = ctx.run(ctx.on.collect_unit_status(), before)
+    out = ctx.run(ctx.on.update_status(), before)
+
+    assert collected.unit_status == testing.BlockedStatus(
+        "grafana-server keeps failing (see journalctl -u grafana-server)"
+    )
+    assert service_actions(installed) == ["start"]
+    assert out.unit_status == ACTIVE
 
 
 def test_systemctl_refusing_blocks_and_is_tried_again_next_hook(ctx, fake):

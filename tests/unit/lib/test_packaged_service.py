@@ -149,3 +149,42 @@ def test_a_failed_start_is_held_back_for_an_hour_with_the_same_settings(
         )
         is held_back
     )
+
+
+@pytest.mark.parametrize(
+    ("unit", "ready", "health"),
+    [
+        # The states measured on jammy's prometheus.service while its port was taken: each of
+        # systemd's five tries is `active running` for a moment, `auto-restart` in between,
+        # then `failed`. Every one of them is a failing service, never a starting one.
+        ({"ActiveState": "active", "SubState": "running", "NRestarts": "2"}, False, "failing"),
+        (
+            {"ActiveState": "activating", "SubState": "auto-restart", "NRestarts": "1"},
+            False,
+            "failing",
+        ),
+        ({"ActiveState": "failed", "SubState": "failed", "NRestarts": "4"}, False, "failing"),
+        # A process systemd brought back after a crash, serving again: up.
+        ({"ActiveState": "active", "SubState": "running", "NRestarts": "1"}, True, "up"),
+        ({"ActiveState": "active", "SubState": "running", "NRestarts": "0"}, True, "up"),
+        # Alive since its last start, not ready yet (a large TSDB loading): starting.
+        ({"ActiveState": "active", "SubState": "running", "NRestarts": "0"}, False, "starting"),
+        ({"ActiveState": "activating", "SubState": "start", "NRestarts": "0"}, False, "starting"),
+        ({"ActiveState": "inactive", "SubState": "dead", "NRestarts": "0"}, False, "stopped"),
+        ({"ActiveState": "deactivating", "SubState": "stop-sigterm"}, False, "stopped"),
+    ],
+)
+def test_health_reads_systemds_restart_loop_as_failing(monkeypatch, unit, ready, health):
+    monkeypatch.setattr(packaged_service, "state", lambda service: unit)
+
+    assert packaged_service.health("prometheus", lambda: ready).value == health
+
+
+def test_health_does_not_ask_a_crashing_service_whether_it_is_ready(monkeypatch):
+    asked: list[str] = []
+    failed = {"ActiveState": "failed", "SubState": "failed", "NRestarts": "4"}
+    monkeypatch.setattr(packaged_service, "state", lambda service: failed)
+
+    packaged_service.health("prometheus", lambda: bool(asked.append("ready")))
+
+    assert asked == []

@@ -37,7 +37,7 @@ def test_a_restart_that_dies_blocks_with_the_cause(ctx, machine):
     out = failed_install(ctx, machine)
 
     assert out.unit_status == testing.BlockedStatus(TAKEN)
-    assert not machine.is_running
+    assert machine.crashing
 
 
 def test_a_start_that_dies_blocks_with_the_cause(ctx, machine):
@@ -52,6 +52,22 @@ def test_a_start_that_dies_blocks_with_the_cause(ctx, machine):
     assert out.unit_status == testing.BlockedStatus(
         "prometheus-node-exporter failed to start: unknown long flag '--x'"
     )
+
+
+def test_a_crash_loop_that_began_outside_a_hook_blocks_and_is_started_again(ctx, machine):
+    before = ctx.run(ctx.on.config_changed(), state())
+    machine.settle()
+    machine.crashing = True  # it died on its own; no hook saw why
+    machine.start_outcome = "slow"
+
+    collected = ctx.run(ctx.on.collect_unit_status(), before)
+    out = ctx.run(ctx.on.update_status(), before)
+
+    assert collected.unit_status == testing.BlockedStatus(
+        "prometheus-node-exporter keeps failing (see journalctl -u prometheus-node-exporter)"
+    )
+    assert machine.actions == ["start"]
+    assert out.unit_status == testing.WaitingStatus("prometheus-node-exporter is starting")
 
 
 def test_update_status_does_not_start_a_failed_exporter_again(ctx, machine, clock):
@@ -88,7 +104,7 @@ def test_new_flags_are_tried_at_once_after_a_failed_start(ctx, machine, clock):
 def test_an_exporter_that_came_up_later_forgets_the_failure(ctx, machine):
     failed = failed_install(ctx, machine)
     # systemd (or an operator) got it running meanwhile.
-    machine.is_running, machine.start_outcome = True, None
+    machine.is_running, machine.crashing, machine.start_outcome = True, False, None
     seen_running = ctx.run(ctx.on.update_status(), failed)
     machine.is_running = False
     machine.settle()
@@ -202,7 +218,7 @@ def test_another_unit_does_not_start_an_exporter_whose_owner_failed(machine):
 
     assert machine.actions == []
     assert out.unit_status == testing.BlockedStatus(
-        "prometheus-node-exporter is not running: node-exporter/0 starts it (see its status)"
+        "prometheus-node-exporter keeps failing: node-exporter/0 starts it (see its status)"
     )
 
 

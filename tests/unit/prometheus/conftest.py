@@ -21,6 +21,7 @@ sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
 
 import charm  # noqa: E402
 import prometheus  # noqa: E402
+from charms.prometheus.v0.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
 
 
@@ -40,6 +41,8 @@ class FakePrometheus:
     def __init__(self) -> None:
         self.is_installed = True
         self.is_running = True
+        # In systemd's restart loop: a start died (see _started).
+        self.crashing = False
         self.config: str | None = None
         self.rules: dict[str, str] = {}
         self.args: list[str] | None = None
@@ -102,17 +105,21 @@ class FakePrometheus:
         return self.filesystem_bytes
 
     # Service
-    def running(self) -> bool:
-        return self.is_running
-
-    def ready(self) -> bool:
-        return self.is_running and self.start_outcome is None
+    def health(self) -> prometheus.packaged_service.Health:
+        if self.crashing:
+            return Health.FAILING
+        if not self.is_running:
+            return Health.STOPPED
+        return Health.UP if self.start_outcome is None else Health.STARTING
 
     def _started(self, action: str) -> bool:
         self.actions.append(action)
-        # Like systemd with Restart=on-failure, a process that dies leaves the unit not active.
-        self.is_running = self.start_outcome in (None, "slow")
-        if not self.is_running:
+        # A process that dies puts the unit in systemd's restart loop (Restart=on-failure), in
+        # which it reads `active` now and then before systemd gives up: failing, not stopped
+        # (measured on a real machine: tests/machine).
+        self.crashing = self.start_outcome not in (None, "slow")
+        self.is_running = not self.crashing
+        if self.crashing:
             raise prometheus.StartError(str(self.start_outcome))
         return self.start_outcome is None
 
@@ -131,6 +138,7 @@ class FakePrometheus:
 
     def stop(self) -> None:
         self.is_running = False
+        self.crashing = False
         self.low_ports = False
         self.actions.append("stop")
 

@@ -50,6 +50,42 @@ def test_a_restart_that_dies_blocks_with_the_cause(ctx, fake, settled):
     assert fake.actions == ["restart"]
 
 
+def test_a_start_that_dies_is_blocked_at_every_instant_of_systemds_restart_loop(ctx, fake):
+    # The fake's "crashing" is the loop: between two deaths the unit reads `active`.
+    fake.start_outcome = TAKEN
+    failed = ctx.run(ctx.on.config_changed(), state(config={"web-port": 9091}))
+    assert fake.crashing
+
+    assert failed.unit_status == testing.BlockedStatus(TAKEN)
+    assert ctx.run(ctx.on.update_status(), failed).unit_status == testing.BlockedStatus(TAKEN)
+
+
+def test_a_crash_loop_that_began_outside_a_hook_blocks_and_is_started_again(ctx, fake, settled):
+    before = settled(state())
+    fake.crashing = True  # it died on its own; no hook saw why
+    fake.start_outcome = "slow"
+
+    collected = ctx.run(ctx.on.collect_unit_status(), before)
+    out = ctx.run(ctx.on.update_status(), before)
+
+    assert collected.unit_status == testing.BlockedStatus(
+        "prometheus keeps failing (see journalctl -u prometheus)"
+    )
+    assert fake.actions == ["start"]
+    assert out.unit_status == testing.WaitingStatus("prometheus is starting")
+
+
+def test_a_slow_start_is_not_reloaded_until_it_serves(ctx, fake, settled):
+    before = settled(state())
+    fake.start_outcome = "slow"
+
+    ctx.run(
+        ctx.on.config_changed(), dataclasses.replace(before, config={"scrape-interval": "30s"})
+    )
+
+    assert "reload" not in fake.actions
+
+
 def test_update_status_does_not_start_a_failed_prometheus_again(ctx, fake, clock):
     fake.is_running = False
     fake.start_outcome = TAKEN
@@ -95,7 +131,7 @@ def test_a_prometheus_that_came_up_later_forgets_the_failure(ctx, fake):
     fake.start_outcome = TAKEN
     failed = ctx.run(ctx.on.install(), state())
     # systemd (or an operator) got it running meanwhile.
-    fake.is_running, fake.start_outcome = True, None
+    fake.is_running, fake.crashing, fake.start_outcome = True, False, None
     seen_running = ctx.run(ctx.on.update_status(), failed)
     fake.is_running = False
     fake.settle()
