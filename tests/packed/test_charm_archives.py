@@ -16,10 +16,12 @@ WORKLOADS = {"prometheus": "prometheus", "grafana": "grafana", "node-exporter": 
 NAMES = tuple(WORKLOADS)
 # The grafana-source library is shared by the charms on either end of that relation.
 LIBRARY = "lib/charms/prometheus/v0/grafana_source.py"
+# Every charm is packed once per Ubuntu release it runs on (charmcraft.yaml's platforms).
+PLATFORMS = {"22.04": "ubuntu-22.04-amd64", "24.04": "ubuntu-24.04-amd64"}
 
 
-def archive(name: str) -> zipfile.ZipFile:
-    path = CHARMS / name / f"{name}_amd64.charm"
+def archive(name: str, release: str = "22.04") -> zipfile.ZipFile:
+    path = CHARMS / name / f"{name}_{PLATFORMS[release]}.charm"
     assert path.is_file(), f"{path} is missing: pack first (tox -e pack, or .ci/pack in CI)"
     return zipfile.ZipFile(path)
 
@@ -66,12 +68,15 @@ def test_prometheus_archive_carries_the_promql_parser_and_its_compiled_module():
     assert any(f.endswith(".so") for f in packed), "promql_parser's extension missing"
 
 
+@pytest.mark.parametrize("release", PLATFORMS)
 @pytest.mark.parametrize("name", NAMES)
-def test_archive_is_built_for_jammy_amd64(name: str):
-    manifest = yaml.safe_load(archive(name).read("manifest.yaml"))
+def test_each_release_has_its_archive_built_for_that_release(name: str, release: str):
+    charm = archive(name, release)
+    manifest = yaml.safe_load(charm.read("manifest.yaml"))
 
     bases = [(b["name"], b["channel"], b["architectures"]) for b in manifest["bases"]]
-    assert bases == [("ubuntu", "22.04", ["amd64"])]
+    assert bases == [("ubuntu", release, ["amd64"])]
+    assert {"dispatch", "src/charm.py"} <= set(charm.namelist())
 
 
 @pytest.mark.parametrize("name", NAMES)

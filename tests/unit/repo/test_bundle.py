@@ -20,7 +20,10 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 CHARMS = ROOT / "charms"
 BUNDLE = ROOT / "bundles" / "monitoring.yaml"
-OVERLAY = ROOT / "bundles" / "overlays" / "maas.yaml"
+OVERLAYS = ROOT / "bundles" / "overlays"
+OVERLAY = OVERLAYS / "maas.yaml"
+NOBLE = OVERLAYS / "noble.yaml"
+MAAS_NOBLE = OVERLAYS / "maas-noble.yaml"
 ROLES = ("provides", "requires")
 # Every charm provides `juju-info` (interface juju-info) without declaring it; subordinates
 # attach to principals through it.
@@ -89,11 +92,11 @@ def _merge_application(bundle: Doc, name: str, overlay_spec: Doc | None) -> None
             spec[key] = value
 
 
-def deployable(bundle: Doc, overlay: Doc | None = None) -> Doc:
-    """What Juju deploys from these two documents as read from BUNDLE and OVERLAY."""
+def deployable(bundle: Doc, *overlays: Doc) -> Doc:
+    """What Juju deploys from BUNDLE's document and overlays read from bundles/overlays/."""
     merged = resolve_charm_paths(bundle, BUNDLE.parent)
-    if overlay is not None:
-        merged = merge_overlay(merged, resolve_charm_paths(overlay, OVERLAY.parent))
+    for overlay in overlays:
+        merged = merge_overlay(merged, resolve_charm_paths(overlay, OVERLAYS))
     return merged
 
 
@@ -110,6 +113,13 @@ def packed_names(charm: Doc) -> set[str]:
     return {f"{charm['name']}_{platform}.charm" for platform in charm["platforms"]}
 
 
+def packed_base(charm: Doc, path: str) -> str:
+    """The base (`ubuntu@22.04`) a packed file of this charm runs on, from its platform."""
+    platform = pathlib.Path(path).stem.removeprefix(f"{charm['name']}_")
+    build_for = charm["platforms"][platform]["build-for"]
+    return build_for[0].rpartition(":")[0]
+
+
 def problems(bundle: Doc) -> list[str]:
     """Everything in a merged, path-resolved bundle that Juju would reject or deploy wrongly."""
     found: list[str] = []
@@ -120,16 +130,28 @@ def problems(bundle: Doc) -> list[str]:
         charm = _check_charm_path(app, str(spec.get("charm", "")), found)
         if charm is not None:
             charms[app] = charm
-    bases = {charm["base"] for charm in charms.values()}
 
+    # Each application runs on its own `base:` or the bundle's default-base, which must be
+    # the base its .charm was packed for; a machine's base must be that of what it carries.
     default_base = str(bundle.get("default-base", "")).removesuffix("/stable")
-    if bases and bases != {default_base}:
-        found.append(f"default-base {default_base!r} is not the charms' base {sorted(bases)}")
+    bases: dict[str, str] = {}
+    for app, charm in charms.items():
+        spec = applications[app]
+        base = str(spec.get("base") or default_base).removesuffix("/stable")
+        wanted = packed_base(charm, spec["charm"])
+        if base != wanted:
+            found.append(f"{app}: base {base!r} (default-base or its own) is not {wanted!r}")
+        bases[app] = wanted
     for number, machine in machines.items():
+        carried = {
+            bases[app]
+            for app, spec in applications.items()
+            if app in bases and number in (str(t).rpartition(":")[2] for t in spec.get("to", []))
+        }
         if not (machine or {}).get("base"):
             found.append(f"machine {number} has no base")
-        elif bases and machine["base"].removesuffix("/stable") not in bases:
-            found.append(f"machine {number}: base {machine['base']!r} is not {sorted(bases)}")
+        elif carried and {machine["base"].removesuffix("/stable")} != carried:
+            found.append(f"machine {number}: base {machine['base']!r} is not {sorted(carried)}")
 
     used: set[str] = set()
     for app, spec in applications.items():
@@ -264,13 +286,47 @@ def test_bundle_with_maas_overlay_is_consistent_with_the_charms(bundle: Doc, ove
     assert problems(deployable(bundle, overlay)) == []
 
 
-def test_bundle_deploys_every_charm_from_its_packed_file(bundle: Doc):
-    charms = {app: spec["charm"] for app, spec in deployable(bundle)["applications"].items()}
+def test_bundle_with_the_noble_overlay_is_consistent_with_the_charms(bundle: Doc):
+    noble = yaml.safe_load(NOBLE.read_text())
 
+    assert problems(deployable(bundle, noble)) == []
+
+
+def test_noble_on_maas_is_consistent_and_puts_noble_on_the_same_tagged_machines(bundle: Doc):
+    noble, maas_noble = (yaml.safe_load(p.read_text()) for p in (NOBLE, MAAS_NOBLE))
+    maas = yaml.safe_load(OVERLAY.read_text())
+
+    merged = deployable(bundle, noble, maas_noble)
+
+    assert problems(merged) == []
+    assert {m["base"] for m in merged["machines"].values()} == {"ubuntu@24.04"}
+    # Everything else is the MAAS overlay's: the same tags and placements.
+    for machine in maas["machines"].values():
+        machine["base"] = "ubuntu@24.04"
+    assert merged["machines"] == maas["machines"]
+    assert maas_noble["applications"] == maas["applications"]
+
+
+def test_jammy_machines_cannot_carry_the_noble_charms(bundle: Doc, overlay: Doc):
+    noble = yaml.safe_load(NOBLE.read_text())
+
+    found = problems(deployable(bundle, noble, overlay))
+
+    assert "machine 0: base 'ubuntu@22.04' is not ['ubuntu@24.04']" in found
+
+
+@pytest.mark.parametrize("release", ["22.04", "24.04"])
+def test_bundle_deploys_every_charm_from_its_packed_file(bundle: Doc, release: str):
+    overlays = [yaml.safe_load(NOBLE.read_text())] if release == "24.04" else []
+    charms = {
+        app: spec["charm"] for app, spec in deployable(bundle, *overlays)["applications"].items()
+    }
+
+    platform = f"ubuntu-{release}-amd64"
     assert charms == {
-        "prometheus": str(CHARMS / "prometheus" / "prometheus_amd64.charm"),
-        "grafana": str(CHARMS / "grafana" / "grafana_amd64.charm"),
-        "node-exporter": str(CHARMS / "node-exporter" / "node-exporter_amd64.charm"),
+        "prometheus": str(CHARMS / "prometheus" / f"prometheus_{platform}.charm"),
+        "grafana": str(CHARMS / "grafana" / f"grafana_{platform}.charm"),
+        "node-exporter": str(CHARMS / "node-exporter" / f"node-exporter_{platform}.charm"),
     }
 
 
@@ -318,9 +374,11 @@ def test_maas_overlay_puts_each_application_on_its_tagged_machine(bundle: Doc, o
     assert merged["applications"]["node-exporter"].keys() == {"charm"}
 
 
+@pytest.mark.parametrize("release", ["22.04", "24.04"])
 @pytest.mark.parametrize("app", ["prometheus", "grafana", "node-exporter"])
-def test_packed_charm_is_the_one_the_bundle_expects(bundle: Doc, app: str):
-    path = pathlib.Path(deployable(bundle)["applications"][app]["charm"])
+def test_packed_charm_is_the_one_the_bundle_expects(bundle: Doc, app: str, release: str):
+    overlays = [yaml.safe_load(NOBLE.read_text())] if release == "24.04" else []
+    path = pathlib.Path(deployable(bundle, *overlays)["applications"][app]["charm"])
     if not path.is_file():
         if os.environ.get("REQUIRE_PACKED") == "1":
             pytest.fail(f"{path} is missing although REQUIRE_PACKED=1: pack first")
@@ -334,9 +392,9 @@ def test_packed_charm_is_the_one_the_bundle_expects(bundle: Doc, app: str):
     assert metadata["name"] == charm["name"] == app
     for role in (*ROLES, "peers"):
         assert metadata.get(role) == charm.get(role), f"{role} in the archive differ"
-    name, _, channel = bundle["default-base"].removesuffix("/stable").partition("@")
-    platform = path.stem.removeprefix(f"{app}_")
-    assert {"name": name, "channel": channel, "architectures": [platform]} in manifest["bases"]
+    assert manifest["bases"] == [
+        {"name": "ubuntu", "channel": release, "architectures": ["amd64"]}
+    ]
 
 
 # --- the checker catches broken bundles -----------------------------------------------------
@@ -358,7 +416,9 @@ def _set_relation(pair: list[str]) -> Callable[[Doc, Doc], None]:
 
 def _overlay_charm_path(bundle: Doc, overlay: Doc) -> None:
     # The same text as in the bundle, but Juju reads it relative to bundles/overlays/.
-    overlay["applications"]["grafana"]["charm"] = "../charms/grafana/grafana_amd64.charm"
+    overlay["applications"]["grafana"]["charm"] = (
+        "../charms/grafana/grafana_ubuntu-22.04-amd64.charm"
+    )
 
 
 def _machine_without_base(bundle: Doc, overlay: Doc) -> None:
@@ -379,6 +439,10 @@ def _placement_on_missing_machine(bundle: Doc, overlay: Doc) -> None:
 
 def _noble_default_base(bundle: Doc, overlay: Doc) -> None:
     bundle["default-base"] = "ubuntu@24.04/stable"
+
+
+def _noble_application(bundle: Doc, overlay: Doc) -> None:
+    bundle["applications"]["grafana"]["base"] = "ubuntu@24.04"
 
 
 def _focal_machine(bundle: Doc, overlay: Doc) -> None:
@@ -408,7 +472,7 @@ BROKEN = {
         "is not what charmcraft packs",
     ),
     "charm path relative to the wrong directory": (
-        _set_charm("./charms/prometheus/prometheus_amd64.charm"),
+        _set_charm("./charms/prometheus/prometheus_ubuntu-22.04-amd64.charm"),
         "is not a file in",
     ),
     "charm from Charmhub instead of the packed file": (_set_charm("prometheus2"), "is not a file"),
@@ -441,7 +505,11 @@ BROKEN = {
     "machine nobody uses": (_unused_machine, "machine 2 is not used"),
     "num_units disagrees with to": (_two_units_one_placement, "num_units 2 but 1 placements"),
     "placement on a missing machine": (_placement_on_missing_machine, "placement '7'"),
-    "default-base not the charms' base": (_noble_default_base, "default-base"),
+    "default-base not the charms' base": (_noble_default_base, "(default-base or its own)"),
+    "an application's own base not its charm's": (
+        _noble_application,
+        "grafana: base 'ubuntu@24.04'",
+    ),
     "machine base not the charms' base": (_focal_machine, "machine 0: base 'ubuntu@20.04'"),
     "subordinate with units": (_subordinate_with_units, "is subordinate but has num_units 2"),
     "subordinate placed on a machine": (_subordinate_placed, "is subordinate but has a placement"),
