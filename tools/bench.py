@@ -54,7 +54,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PROMETHEUS_SRC = ROOT / "charms" / "prometheus" / "src"
 GRAFANA_SRC = ROOT / "charms" / "grafana" / "src"
-sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC), str(ROOT / "charms" / "prometheus" / "lib")]
+sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC)]
 
 import loopback  # noqa: E402  (tools/ is on sys.path when this file runs)
 import standins  # noqa: E402

@@ -29,7 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "monitoring.yaml"
 MAAS_OVERLAY = ROOT / "bundles" / "overlays" / "maas.yaml"
 # What `charmcraft pack` reads: a .charm older than any of these is stale.
-CHARM_SOURCES = ("charmcraft.yaml", "pyproject.toml", "uv.lock", "src", "lib")
+CHARM_SOURCES = ("charmcraft.yaml", "pyproject.toml", "uv.lock", "src")
+# The shared package every charm carries (see charms/*/charmcraft.yaml's part).
+SHARED = ROOT / "lab-monitoring"
+# charmcraft builds in a container that sees the charm's directory only, unless told to mount
+# the whole repository, which the charms' parts need for the shared package.
+PACK_ENV = {"CHARMCRAFT_EXPERIMENTAL_MONOREPO": "1"}
 
 HOW_TO_GET_A_CONTROLLER = """\
 Deploying needs a Juju controller: {reason}.
@@ -106,8 +111,7 @@ def is_stale(charm_file: Path) -> bool:
     if not charm_file.is_file():
         return True
     built = charm_file.stat().st_mtime
-    for name in CHARM_SOURCES:
-        source = charm_file.parent / name
+    for source in (*(charm_file.parent / name for name in CHARM_SOURCES), SHARED):
         files = source.rglob("*") if source.is_dir() else [source]
         if any(f.is_file() and f.stat().st_mtime > built for f in files):
             return True
@@ -130,7 +134,10 @@ def ensure_packed(charm_files: Iterable[Path], *, only_missing: bool = False) ->
                 2,
             )
         print(f"Packing {charm_file.parent.name} (charmcraft pack, a few minutes)...", flush=True)
-        if subprocess.run(["charmcraft", "pack"], cwd=charm_file.parent).returncode != 0:
+        packing = subprocess.run(
+            ["charmcraft", "pack"], cwd=charm_file.parent, env={**os.environ, **PACK_ENV}
+        )
+        if packing.returncode != 0:
             raise DeployError(f"charmcraft pack failed in {charm_file.parent}")
         if not charm_file.is_file():
             raise DeployError(f"charmcraft pack did not write {charm_file}")

@@ -36,9 +36,7 @@ import yaml
 ROOT = pathlib.Path(__file__).parents[2]
 sys.path[:0] = [
     str(ROOT / "charms" / "prometheus" / "src"),
-    str(ROOT / "charms" / "prometheus" / "lib"),
     str(ROOT / "charms" / "node-exporter" / "src"),
-    str(ROOT / "charms" / "node-exporter" / "lib"),
     str(ROOT / "tools"),
 ]
 

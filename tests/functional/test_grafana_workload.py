@@ -27,12 +27,11 @@ from typing import Any
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "lib"))
 sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "src"))
 
 import grafana
 import loopback
-from charms.prometheus.v0 import packaged_service
+from lab_monitoring import packaged_service
 
 # Keys per grafana.ini section, from Grafana's conf/defaults.ini
 # (https://grafana.com/docs/grafana/latest/setup-grafana/configure-grafana/).

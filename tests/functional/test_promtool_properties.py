@@ -22,7 +22,6 @@ from ops import testing
 
 ROOT = pathlib.Path(__file__).parents[2]
 sys.path[:0] = [
-    str(ROOT / "charms" / "prometheus" / "lib"),
     str(ROOT / "tests" / "unit" / "prometheus"),
 ]
 # Loaded by path: the Grafana tests in this process also put a module named `charm` on sys.path.
@@ -59,8 +58,7 @@ def test_promtool_accepts_every_prometheus_yml_rendered_from_relation_data(
             prometheus,
             PATHS=paths,
             installed=lambda: True,
-            running=lambda: True,
-            ready=lambda: True,
+            health=lambda: prometheus.packaged_service.Health.UP,
             allow_low_ports=lambda port: False,
             reload=lambda: 0.0,
             restart=lambda: True,

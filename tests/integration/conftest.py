@@ -7,7 +7,6 @@ model is destroyed afterwards unless pytest runs with --keep-models.
 
 import importlib.util
 import pathlib
-import sys
 import types
 from collections.abc import Iterator
 
@@ -16,7 +15,6 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The tests compute data source uids with the shared library, as the Grafana charm does.
-sys.path.insert(0, str(ROOT / "charms" / "prometheus" / "lib"))
 GET_A_CONTROLLER = (
     "get one with `sudo snap install concierge --classic && sudo concierge prepare -p machine`"
 )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import jubilant
 import pytest
 import yaml
-from charms.prometheus.v0 import grafana_source
+from lab_monitoring.interfaces import grafana_source
 
 T = TypeVar("T")
 

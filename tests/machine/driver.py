@@ -155,7 +155,7 @@ def main() -> None:
     """Read a request on stdin, run it, print the result on stdout."""
     request = json.load(sys.stdin)
     charm_dir = Path(request["charm_dir"])
-    sys.path[:0] = [str(charm_dir / "src"), str(charm_dir / "lib")]
+    sys.path[:0] = [str(charm_dir / "src"), request["shared_dir"]]
     charm_class = _charm_class(importlib.import_module("charm"))
     # Metadata comes from the charm's own charmcraft.yaml (the charm directory is read-only).
     ctx = testing.Context(charm_class, app_name=request["app"], unit_id=request["unit_id"])

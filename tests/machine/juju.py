@@ -21,6 +21,8 @@ REPO = pathlib.Path(__file__).parents[2]
 # Where machine fixtures mount things inside the machine (see conftest.py).
 REPO_INSIDE = "/lab"
 WHEELS_INSIDE = "/wheels"
+# The shared package's source inside the machine (the repository is mounted at REPO_INSIDE).
+SHARED_INSIDE = f"{REPO_INSIDE}/lab-monitoring/src"
 VENVS = "/opt/charm-venvs"
 
 
@@ -68,7 +70,13 @@ def requirements(charm: str) -> list[str]:
         text=True,
         check=True,
     ).stdout
-    pinned = [line.strip() for line in out.splitlines() if line.strip()]
+    # The shared package is not a wheel from PyPI: the machine imports it from the mounted
+    # repository instead (SHARED_INSIDE), as the charm's own src/.
+    pinned = [
+        line.strip()
+        for line in out.splitlines()
+        if line.strip() and not line.startswith("-e ") and "lab-monitoring" not in line
+    ]
     ops = next(line for line in pinned if line.startswith("ops=="))
     return [*pinned, ops.replace("ops==", "ops[testing]==")]
 
@@ -126,7 +134,7 @@ def run_workload(machine: Machine, charm: str, code: str) -> str:
     returns what the code printed. Raises MachineError with the traceback if it raised.
     """
     charm_dir = f"{REPO_INSIDE}/charms/{charm}"
-    prelude = f"import sys; sys.path[:0] = [{charm_dir + '/src'!r}, {charm_dir + '/lib'!r}]\n"
+    prelude = f"import sys; sys.path[:0] = [{charm_dir + '/src'!r}, {SHARED_INSIDE!r}]\n"
     return machine.run(
         f"{VENVS}/{charm}/bin/python",
         "-c",
@@ -215,6 +223,7 @@ class Unit:
         """
         request = {
             "charm_dir": f"{REPO_INSIDE}/charms/{self.charm}",
+            "shared_dir": SHARED_INSIDE,
             "app": self.app,
             "unit_id": self.unit_id,
             "event": {"name": event, **details},

@@ -10,12 +10,13 @@ import zipfile
 import pytest
 import yaml
 
-CHARMS = pathlib.Path(__file__).parents[2] / "charms"
+ROOT = pathlib.Path(__file__).parents[2]
+CHARMS = ROOT / "charms"
 # Each charm and its workload module.
 WORKLOADS = {"prometheus": "prometheus", "grafana": "grafana", "node-exporter": "node_exporter"}
 NAMES = tuple(WORKLOADS)
-# The grafana-source library is shared by the charms on either end of that relation.
-LIBRARY = "lib/charms/prometheus/v0/grafana_source.py"
+# The shared package, built into every charm's venv from ../../lab-monitoring.
+SHARED = ROOT / "lab-monitoring" / "src" / "lab_monitoring"
 # Every charm is packed once per Ubuntu release it runs on (charmcraft.yaml's platforms).
 PLATFORMS = {"22.04": "ubuntu-22.04-amd64", "24.04": "ubuntu-24.04-amd64"}
 
@@ -34,20 +35,20 @@ def test_archive_has_dispatch_and_charm_code(name: str):
         assert required in files, f"{name}: {required} not packed"
 
 
-@pytest.mark.parametrize("name", ["prometheus", "grafana"])
-def test_archive_has_the_shared_library(name: str):
-    assert LIBRARY in archive(name).namelist()
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_archive_has_every_library_the_charm_carries(name: str):
-    libraries = sorted(
-        str(path.relative_to(CHARMS / name)) for path in (CHARMS / name / "lib").rglob("*.py")
-    )
-    files = set(archive(name).namelist())
+def test_archive_venv_carries_the_shared_package_as_it_is_in_the_repository(name: str):
+    charm = archive(name)
+    packed = {
+        f.split("/site-packages/", 1)[1]: f
+        for f in charm.namelist()
+        if "/site-packages/lab_monitoring/" in f and f.endswith(".py")
+    }
+    sources = {
+        str(path.relative_to(SHARED.parent)): path.read_bytes() for path in SHARED.rglob("*.py")
+    }
 
-    assert libraries, f"{name} carries no library"
-    assert [lib for lib in libraries if lib not in files] == []
+    assert sorted(packed) == sorted(sources)
+    assert all(charm.read(packed[name]) == text for name, text in sources.items())
 
 
 @pytest.mark.parametrize("name", NAMES)

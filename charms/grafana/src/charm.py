@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import re
 import time
@@ -13,7 +12,8 @@ import urllib.parse
 from pathlib import Path
 
 import ops
-from charms.prometheus.v0 import grafana_source, packaged_service
+from lab_monitoring import packaged_service, status
+from lab_monitoring.interfaces import grafana_source, prometheus_scrape
 
 import grafana
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 DASHBOARDS = Path(__file__).parent / "dashboards"
 PEERS = "grafana-peers"
-METRICS_ENDPOINT = "metrics-endpoint"
+METRICS_ENDPOINT = prometheus_scrape.DEFAULT_ENDPOINT
 SECRET_LABEL = "admin-password"  # noqa: S105 (a label, not a password)
 # Peer app data: bumped by the leader on every new admin password, so that each unit (each
 # has its own Grafana database) knows it must set the password again.
@@ -37,6 +37,7 @@ LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
 # update-status) until grafana.ini changes or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 Health = packaged_service.Health
+Outcome = packaged_service.Outcome
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -95,19 +96,17 @@ class GrafanaCharm(ops.CharmBase):
             password_generation="",
             datasources_pending=False,
             dashboards_pending=False,
-            # Why grafana-server last failed to start, with which grafana.ini and when: _start.
-            start_failure="",
-            start_failed_config="",
-            start_failed_at=0.0,
+            # Why grafana-server last failed to start, with which grafana.ini (a digest) and
+            # when: packaged_service's StartGuard.
+            start={},
         )
         self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
-        # Why this dispatch's reconcile stopped early, for collect-status; None if it did not.
-        self._problem: ops.StatusBase | None = None
+        self._start_guard = packaged_service.StartGuard(self._stored.start)
+        # Why this dispatch's reconcile stopped early (collect-status shows it first), if it did.
+        self._halted: ops.StatusBase | None = None
         # Read once per dispatch: a secret created in this hook, relation data logged once.
         self._password: str | None = None
         self._datasources: list[grafana_source.DataSource] | None = None
-        # Set by the remove handler: the service is stopped on purpose, which is not a problem.
-        self._removing = False
         source = self.on[grafana_source.DEFAULT_RELATION_NAME]
         for event in (
             self.on.install,
@@ -156,9 +155,7 @@ class GrafanaCharm(ops.CharmBase):
         if password is None:
             # Grafana gives its first administrator the password it finds at its first start,
             # and admin/admin without one: it does not start before the leader's secret is here.
-            self._problem = ops.WaitingStatus(
-                "waiting for the leader to create the admin password"
-            )
+            self._halted = ops.WaitingStatus("waiting for the leader to create the admin password")
             return
         # Before grafana.ini, which names the file: Grafana cannot start without it.
         grafana.write_admin_password(password)
@@ -187,8 +184,8 @@ class GrafanaCharm(ops.CharmBase):
                 return  # Failed (Blocked) or still starting (Waiting): see collect-status.
         elif health is Health.UP:
             # Up and serving (systemd or an operator started it): an earlier failure has passed.
-            self._stored.start_failure = ""
-        elif self._stored.start_failure:
+            self._start_guard.forget()
+        elif self._start_guard.failure:
             return  # Alive but not serving since a failed start: leave it to systemd.
         self._apply_password_and_provisioning(config, password)
 
@@ -196,40 +193,28 @@ class GrafanaCharm(ops.CharmBase):
         """Start or restart grafana-server; return True once it serves, False otherwise.
 
         A start that failed is not tried again with the same grafana.ini for an hour (see
-        packaged_service.start_held_back); a changed grafana.ini (a new port, say) is tried at
+        packaged_service.StartGuard); a changed grafana.ini (a new port, say) is tried at
         once. Grafana still starting when the wait ends is left to start: the next hook finds it
         running and carries on once it is ready.
         """
         digest = hashlib.sha256(ini.encode()).hexdigest()
-        stored = self._stored
-        if packaged_service.start_held_back(
-            stored.start_failure,
-            stored.start_failed_config,
-            stored.start_failed_at,
-            digest,
-            time.time(),
-        ):
-            return False
         try:
-            up = grafana.start(config.port, restart=restart)
-        except grafana.StartError as e:
-            logger.error("%s", e)
-            self._stored.start_failure = str(e)
-            self._stored.start_failed_config = digest
-            self._stored.start_failed_at = time.time()
-            return False
+            outcome = self._start_guard.start(
+                digest, lambda: grafana.start(config.port, restart=restart), time.time()
+            )
         except grafana.GrafanaError as e:
             # systemctl itself refused: nothing to remember, the next hook tries again.
             logger.error("systemctl could not start grafana-server: %s", e)
-            self._problem = ops.BlockedStatus(
+            self._halted = ops.BlockedStatus(
                 "grafana-server does not start: see journalctl -u grafana-server"
             )
             return False
-        self._stored.start_failure = ""
+        if outcome in (None, Outcome.FAILED):
+            return False  # held back, or died: collect-status says why
         # Grafana reads every provisioning file when it starts.
         self._stored.datasources_pending = False
         self._stored.dashboards_pending = False
-        return up
+        return outcome is Outcome.UP
 
     def _ensure_installed(self) -> bool:
         """Install Grafana from the resource or the repository; return False if it is not."""
@@ -243,12 +228,12 @@ class GrafanaCharm(ops.CharmBase):
             elif not grafana.is_installed():
                 grafana.install_from_repository()
         except grafana.KeyMismatchError as e:
-            self._problem = ops.BlockedStatus(str(e))
+            self._halted = ops.BlockedStatus(str(e))
             return False
         except grafana.GrafanaError as e:
             # Usually the network or a mirror; update-status tries again.
             logger.error("installing grafana failed: %s", e)
-            self._problem = ops.BlockedStatus(_one_line(f"install failed, retrying: {e}"))
+            self._halted = ops.BlockedStatus(status.one_line(f"install failed, retrying: {e}"))
             return False
         return True
 
@@ -274,12 +259,12 @@ class GrafanaCharm(ops.CharmBase):
             return  # Nothing to tell Grafana: no API call.
         client = grafana.GrafanaClient(self._local_url(config), config.admin_user, password)
         if not client.wait_ready():
-            self._problem = ops.WaitingStatus("waiting for Grafana to start")
+            self._halted = ops.WaitingStatus("waiting for Grafana to start")
             return
         if password_pending:
             problem = self._apply_admin_password(client, password, config.admin_user)
             if problem is not None:
-                self._problem = problem
+                self._halted = problem
                 return
             self._stored.password_generation = generation
         try:
@@ -292,11 +277,11 @@ class GrafanaCharm(ops.CharmBase):
         except grafana.APIError as e:
             logger.error("Grafana refused a provisioning reload: %s", e)
             if e.status in (401, 403):
-                self._problem = ops.BlockedStatus(
+                self._halted = ops.BlockedStatus(
                     "Grafana rejects the admin password: run reset-admin-password"
                 )
             else:
-                self._problem = ops.WaitingStatus(f"Grafana did not reload: {e}"[:120])
+                self._halted = ops.WaitingStatus(f"Grafana did not reload: {e}"[:120])
 
     def _apply_admin_password(
         self, client: grafana.GrafanaClient, password: str, user: str
@@ -436,33 +421,7 @@ class GrafanaCharm(ops.CharmBase):
 
     def _publish_scrape_job(self, port: int) -> None:
         """Offer Grafana's /metrics to Prometheus in the COS prometheus_scrape format."""
-        metadata = {
-            "model": self.model.name,
-            "model_uuid": self.model.uuid,
-            "application": self.app.name,
-            "charm_name": self.meta.name,
-        }
-        # `*` stands for each unit's prometheus_scrape_unit_address.
-        jobs = [
-            {
-                "job_name": "grafana",
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"*:{port}"]}],
-            }
-        ]
-        app_data = {
-            "scrape_metadata": json.dumps(metadata, sort_keys=True),
-            "scrape_jobs": json.dumps(jobs, sort_keys=True),
-        }
-        for relation in self.model.relations[METRICS_ENDPOINT]:
-            binding = self.model.get_binding(relation)
-            address = binding.network.bind_address if binding else None
-            unit_data = {"prometheus_scrape_unit_name": self.unit.name}
-            if address is not None:
-                unit_data["prometheus_scrape_unit_address"] = str(address)
-            _update(relation.data[self.unit], unit_data)
-            if self.unit.is_leader():
-                _update(relation.data[self.app], app_data)
+        prometheus_scrape.publish(self, [prometheus_scrape.job("grafana", port)])
 
     def _sources(self) -> list[grafana_source.DataSource]:
         if self._datasources is None:
@@ -480,18 +439,16 @@ class GrafanaCharm(ops.CharmBase):
     # --- status and removal -------------------------------------------------------------------
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        if self._removing:
-            event.add_status(
-                ops.MaintenanceStatus("removing: grafana-server stopped and disabled")
-            )
+        if isinstance(self._halted, ops.MaintenanceStatus):
+            event.add_status(self._halted)  # removing: nothing else matters
             return
         try:
             config = self.load_config(GrafanaConfig)
         except ValueError as e:
             event.add_status(ops.BlockedStatus(str(e)))
             return
-        if self._problem is not None:
-            event.add_status(self._problem)
+        if self._halted is not None:
+            event.add_status(self._halted)
         if not grafana.is_installed():
             event.add_status(ops.MaintenanceStatus("installing grafana"))
             return
@@ -502,12 +459,12 @@ class GrafanaCharm(ops.CharmBase):
             )
         elif (health := grafana.health(config.port)) is Health.FAILING:
             # Whatever instant of systemd's restart loop this is: the cause, not "starting".
-            message = self._stored.start_failure or (
+            message = self._start_guard.failure or (
                 "grafana-server keeps failing (see journalctl -u grafana-server)"
             )
-            event.add_status(ops.BlockedStatus(_one_line(message)))
-        elif self._stored.start_failure:
-            event.add_status(ops.BlockedStatus(_one_line(self._stored.start_failure)))
+            event.add_status(ops.BlockedStatus(status.one_line(message)))
+        elif self._start_guard.failure:
+            event.add_status(ops.BlockedStatus(status.one_line(self._start_guard.failure)))
         elif health is Health.STOPPED:
             event.add_status(
                 ops.BlockedStatus(
@@ -521,8 +478,8 @@ class GrafanaCharm(ops.CharmBase):
         event.add_status(ops.ActiveStatus(f"serving on :{config.port} with {sources}"))
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
-        self._removing = True
         grafana.stop()
+        self._halted = ops.MaintenanceStatus("removing: grafana-server stopped and disabled")
 
 
 def _acceptable_password(password: object) -> bool:
@@ -532,18 +489,6 @@ def _acceptable_password(password: object) -> bool:
         and password.isprintable()
         and password == password.strip()
     )
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-def _update(databag: ops.RelationDataContent, wanted: dict[str, str]) -> None:
-    """Write only the keys whose value differs (an unchanged write would still wake peers)."""
-    for key, value in wanted.items():
-        if databag.get(key) != value:
-            databag[key] = value
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import grp
 import hashlib
 import json
 import logging
@@ -28,7 +27,7 @@ from typing import Protocol
 
 import yaml
 from charmlibs import apt, systemd
-from charms.prometheus.v0 import packaged_service
+from lab_monitoring import files, packaged_service
 
 logger = logging.getLogger(__name__)
 
@@ -253,52 +252,8 @@ def sha256(path: Path) -> str:
 # --- files ------------------------------------------------------------------------------------
 
 
-def write_file(path: Path, content: bytes, *, mode: int, group: str | None = None) -> bool:
-    """Atomically write `content` unless the file already holds it; return True if it changed.
-
-    Mode and group are corrected even when the content is unchanged (that is not a change
-    Grafana would notice, so it does not count).
-    """
-    gid = grp.getgrnam(group).gr_gid if group else 0
-    try:
-        unchanged = path.read_bytes() == content
-    except FileNotFoundError:
-        unchanged = False
-    if unchanged:
-        stat = path.stat()
-        if stat.st_mode & 0o777 != mode or stat.st_gid != gid:
-            os.chown(path, 0, gid)
-            os.chmod(path, mode)
-        return False
-    _make_directories(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        # Permissions first, content second: a secret is never readable by the wrong user.
-        os.fchown(fd, 0, gid)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _make_directories(directory: Path) -> None:
-    """Create `directory` and its missing parents as root, mode 0755 whatever the umask.
-
-    The first hook on a fresh machine writes under /var/lib/grafana/dashboards/juju and
-    /etc/grafana/provisioning/..., which may not exist yet; Grafana (user grafana) must be able
-    to walk into them.
-    """
-    missing = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        path.mkdir()
-        os.chmod(path, 0o755)  # noqa: S103 (Grafana's user must walk into it)
+# Compare-then-write, owner and mode before content (lab_monitoring.files).
+write_file = files.write
 
 
 def render_config(
@@ -506,7 +461,7 @@ def write_dashboards(shipped: Path) -> bool:
 START_TIMEOUT = 120.0
 
 
-class StartError(GrafanaError):
+class StartError(GrafanaError, packaged_service.StartError):
     """grafana-server died while starting; the message says why, from its own log."""
 
 
@@ -556,14 +511,7 @@ def allow_low_ports(port: int) -> bool:
 
 def stop() -> None:
     """Stop grafana-server, keep it from starting at boot, and remove the charm's drop-in."""
-    try:
-        systemd.service_disable("--now", SERVICE)
-    except systemd.SystemdError as e:
-        logger.warning("could not stop %s: %s", SERVICE, e)
-    try:
-        packaged_service.allow_low_ports(SERVICE, False, PACKAGE)
-    except systemd.SystemdError as e:
-        logger.warning("could not reload systemd after removing the drop-in: %s", e)
+    packaged_service.stop(SERVICE, PACKAGE)
 
 
 # What grafana-server prints when it cannot start, in the journal (the process's stdout and

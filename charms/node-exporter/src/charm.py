@@ -22,14 +22,15 @@ import time
 from collections.abc import Callable
 
 import ops
-from charms.prometheus.v0 import packaged_service
+from lab_monitoring import packaged_service, status
+from lab_monitoring.interfaces import prometheus_scrape
 
 import metrics_endpoint
 import node_exporter
 
 logger = logging.getLogger(__name__)
 
-METRICS_ENDPOINT = "metrics-endpoint"
+METRICS_ENDPOINT = prometheus_scrape.DEFAULT_ENDPOINT
 # After the exporter failed to start, hooks leave it alone (no restart loop on every
 # update-status) until its flags change or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
@@ -71,11 +72,11 @@ class NodeExporterCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
-        # Why the exporter last failed to start, for which flags and when: see _start.
-        self._stored.set_default(start_failure="", start_failed_flags="", start_failed_at=0.0)
-        # Per dispatch: apt's complaint if the install failed; what removing this unit did.
-        self._install_error = ""
-        self._removed = ""
+        # Why the exporter last failed to start, with which flags and when (StartGuard).
+        self._stored.set_default(start={})
+        self._start_guard = packaged_service.StartGuard(self._stored.start)
+        # Why this dispatch's reconcile stopped early (collect-status shows it first), if it did.
+        self._halted: ops.StatusBase | None = None
         for event in (
             self.on.install,
             self.on.start,
@@ -101,7 +102,8 @@ class NodeExporterCharm(ops.CharmBase):
             except node_exporter.InstallError as e:
                 # Usually the network or the archive; the next hook (update-status) tries again.
                 logger.error("apt could not install %s: %s", node_exporter.PACKAGE, e)
-                self._install_error = str(e)
+                message = f"could not install {node_exporter.PACKAGE} (retrying): {e}"
+                self._halted = ops.BlockedStatus(status.one_line(message))
                 return
         version = node_exporter.version()
         if version:
@@ -134,42 +136,26 @@ class NodeExporterCharm(ops.CharmBase):
             self._start(node_exporter.restart, args)
         elif health is Health.UP:
             # Serving (systemd or an operator started it): an earlier failure has passed.
-            self._stored.start_failure = ""
+            self._start_guard.forget()
 
     def _start(self, start: Callable[[], bool], args: tuple[str, ...]) -> None:
         """Start or restart the exporter and remember whether it came up.
 
-        A start that failed is not tried again with the same flags for an hour (see
-        packaged_service.start_held_back); changed flags (a new port, say) are tried at once.
+        A start that failed is not tried again with the same flags for an hour (StartGuard);
+        changed flags (a new port, say) are tried at once.
         """
-        flags = " ".join(args)
-        stored = self._stored
-        if packaged_service.start_held_back(
-            stored.start_failure,
-            stored.start_failed_flags,
-            stored.start_failed_at,
-            flags,
-            time.time(),
-        ):
-            return
-        try:
-            start()
-        except node_exporter.StartError as e:
-            logger.error("%s", e)
-            self._stored.start_failure = str(e)
-            self._stored.start_failed_flags = flags
-            self._stored.start_failed_at = time.time()
-            return
-        self._stored.start_failure = ""
+        self._start_guard.start(" ".join(args), start, time.time())
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         """Give up this unit's claim: stop the exporter if it was the last, else hand it over."""
         owner = node_exporter.release(self.unit.name)
         if owner is None:
             node_exporter.stop()
-            self._removed = f"{node_exporter.SERVICE} stopped and disabled"
+            removed = f"{node_exporter.SERVICE} stopped and disabled"
+            self._halted = ops.MaintenanceStatus(f"removing: {removed}")
             return
-        self._removed = f"{owner.unit} runs {node_exporter.SERVICE} now"
+        removed = f"{owner.unit} runs {node_exporter.SERVICE} now"
+        self._halted = ops.MaintenanceStatus(f"removing: {removed}")
         # If this unit owned the exporter, its successor's flags apply from now on; otherwise
         # they are the flags in place already, and nothing changes.
         changed = node_exporter.write_flags(owner.args)
@@ -185,16 +171,12 @@ class NodeExporterCharm(ops.CharmBase):
             logger.error("%s, with the settings of %s", e, owner.unit)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        if self._removed:
-            # The unit is going away: say what it did, never Blocked.
-            event.add_status(ops.MaintenanceStatus(f"removing: {self._removed}"))
+        if self._halted is not None:
+            # Removing (say what it did, never Blocked), or the install failed.
+            event.add_status(self._halted)
             return
         if not node_exporter.installed():
-            if self._install_error:
-                message = f"could not install {node_exporter.PACKAGE} (retrying): "
-                event.add_status(ops.BlockedStatus(_one_line(message + self._install_error)))
-            else:
-                event.add_status(ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}"))
+            event.add_status(ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}"))
             return
         try:
             config = self.load_config(NodeExporterConfig)
@@ -210,7 +192,7 @@ class NodeExporterCharm(ops.CharmBase):
         health = node_exporter.health()
         if health in (Health.STOPPED, Health.FAILING):
             # Whatever instant of systemd's restart loop this is: the cause, not "starting".
-            event.add_status(ops.BlockedStatus(_one_line(self._not_running(owner, health))))
+            event.add_status(ops.BlockedStatus(status.one_line(self._not_running(owner, health))))
         elif health is Health.STARTING:
             event.add_status(ops.WaitingStatus(f"{node_exporter.SERVICE} is starting"))
         if owner is None or owner.unit == self.unit.name:
@@ -236,7 +218,7 @@ class NodeExporterCharm(ops.CharmBase):
         if owner is not None and owner.unit != self.unit.name:
             # Only the owner starts it, and the owner's status says why it did not come up.
             return f"{node_exporter.SERVICE} {state}: {owner.unit} starts it (see its status)"
-        return self._stored.start_failure or (
+        return self._start_guard.failure or (
             f"{node_exporter.SERVICE} {state} (see journalctl -u {node_exporter.SERVICE})"
         )
 
@@ -282,46 +264,13 @@ class NodeExporterCharm(ops.CharmBase):
 
     def _publish(self, config: NodeExporterConfig, *, address: bool) -> None:
         """Write the scrape job and rules (leader) and this unit's address (if it serves)."""
-        relations = self.model.relations[METRICS_ENDPOINT]
-        if not relations:
-            return
-        app_data = metrics_endpoint.app_data(self._topology(), config.port)
-        for relation in relations:
-            unit_data = {"prometheus_scrape_unit_name": self.unit.name}
-            binding = self.model.get_binding(relation) if address else None
-            ingress = binding.network.ingress_address if binding else None
-            if ingress is not None:
-                unit_data["prometheus_scrape_unit_address"] = str(ingress)
-            elif address:
-                logger.warning("metrics-endpoint: no ingress address yet, will publish later")
-            _replace(relation.data[self.unit], unit_data)
-            if self.unit.is_leader():
-                _replace(relation.data[self.app], app_data)
-
-    def _topology(self) -> metrics_endpoint.Topology:
-        return metrics_endpoint.Topology(
-            model=self.model.name,
-            model_uuid=self.model.uuid,
-            application=self.app.name,
-            unit=self.unit.name,
-            charm_name=self.meta.name,
+        topology = prometheus_scrape.Topology.of(self)
+        prometheus_scrape.publish(
+            self,
+            metrics_endpoint.jobs(config.port),
+            rules=metrics_endpoint.alert_rules(topology),
+            serves=address,
         )
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    """Squeeze a message into one status line."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else f"{line[: limit - 3]}..."
-
-
-def _replace(databag: ops.RelationDataContent, data: dict[str, str]) -> None:
-    """Make the databag hold exactly `data` among the keys this charm writes; skip no-op writes."""
-    for key in {"prometheus_scrape_unit_address"} - data.keys():
-        if key in databag:
-            del databag[key]
-    for key, value in data.items():
-        if databag.get(key) != value:
-            databag[key] = value
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -31,16 +31,12 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import re
 import subprocess
-import tempfile
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from charmlibs import apt, systemd
-from charms.prometheus.v0 import packaged_service
+from lab_monitoring import files, loopback, packaged_service, packages
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +47,6 @@ BINARY = "prometheus-node-exporter"
 DEFAULT_PORT = 9100  # the exporter's own default, when its flags do not name one
 LOG_LEVELS = ("debug", "info", "warn", "error")
 _HEADER = "# Managed by the node-exporter charm: edits are overwritten. Use its config instead.\n"
-# A flag must survive systemd's $ARGS word splitting and the EnvironmentFile's quoting.
-_SAFE_FLAG = re.compile(r"--[a-z][a-z0-9._-]*(?:=[A-Za-z0-9._:/-]*)?")
 _COLLECTOR = re.compile(r"[a-z][a-z0-9_]*")
 # The help line every collector registers, in node_exporter 1.3.1 and 1.5.0 alike
 # (collector/collector.go, registerCollector): "Enable the %s collector (default: %s)."
@@ -60,8 +54,6 @@ _HELP_LINE = re.compile(
     r"--collector\.([a-z0-9_]+)\s+Enable the \1 collector \(default:\s*(enabled|disabled)\)"
 )
 _UNIT = re.compile(r"([a-z][a-z0-9-]*)/([0-9]+)")
-# Requests to the exporter on loopback: no proxy, whatever http_proxy a hook's environment has.
-_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +73,9 @@ class InvalidError(ValueError):
     """A setting is not acceptable; the message says why, quoting the value."""
 
 
-InstallError = packaged_service.InstallError
-
-
-class StartError(Exception):
-    """The exporter did not come up; the message says why, from its own log."""
+InstallError = packages.InstallError
+# The exporter did not come up; the message says why, from its own log.
+StartError = packaged_service.StartError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,11 +105,7 @@ class Claim:
 
 def installed() -> bool:
     """Return True if the prometheus-node-exporter package is installed."""
-    try:
-        apt.DebianPackage.from_installed_package(PACKAGE)
-    except apt.PackageNotFoundError:
-        return False
-    return True
+    return packages.installed(PACKAGE)
 
 
 def install() -> None:
@@ -131,7 +117,7 @@ def install() -> None:
     Raises:
         InstallError: apt failed; the message is apt's own error line.
     """
-    packaged_service.install(PACKAGE)
+    packages.install(PACKAGE)
 
 
 def version() -> str | None:
@@ -210,14 +196,7 @@ def write_flags(args: Sequence[str]) -> bool:
     Raises:
         ValueError: a flag would not survive systemd's word splitting (a bug in the caller).
     """
-    _check_flags(args)
-    return _write(PATHS.defaults, f'{_HEADER}ARGS="{" ".join(args)}"\n')
-
-
-def _check_flags(args: Sequence[str]) -> None:
-    for arg in args:
-        if not isinstance(arg, str) or not _SAFE_FLAG.fullmatch(arg):
-            raise ValueError(f"unsafe command-line flag {arg!r}")
+    return files.write(PATHS.defaults, files.args_line(args, _HEADER))
 
 
 # --- sharing the machine's exporter -------------------------------------------------------
@@ -232,7 +211,7 @@ def claim(unit: str, args: Sequence[str]) -> Claim:
         ValueError: the unit name or a flag is malformed (a bug in the caller).
     """
     mine = _claim(unit, args)
-    _write(PATHS.claims / f"{mine.tag}.json", json.dumps({"unit": unit, "args": list(args)}))
+    files.write(PATHS.claims / f"{mine.tag}.json", json.dumps({"unit": unit, "args": list(args)}))
     owner = live_claims(unit)[0]
     return owner
 
@@ -276,7 +255,7 @@ def _claim(unit: str, args: Sequence[str]) -> Claim:
         raise ValueError(f"not a unit name: {unit!r}")
     if not isinstance(args, (list, tuple)):
         raise ValueError(f"flags must be a list, not {args!r}")
-    _check_flags(args)
+    files.args_line(args, "")  # raises ValueError for an unsafe flag
     return Claim(unit, tuple(args))
 
 
@@ -297,12 +276,7 @@ def health() -> packaged_service.Health:
 
 def ready() -> bool:
     """Return True if the exporter answers `GET /metrics` on the port its flags file names."""
-    url = f"http://127.0.0.1:{_local_port()}/metrics"
-    try:
-        with _LOOPBACK.open(url, timeout=5) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    return loopback.get_status(f"http://127.0.0.1:{_local_port()}/metrics", timeout=5) == 200
 
 
 def start() -> bool:
@@ -311,12 +285,12 @@ def start() -> bool:
     Raises:
         StartError: it died (a taken port, an unknown flag, ...); the message says why.
     """
-    return _confirm(packaged_service.start(SERVICE, ready))
+    return packaged_service.confirmed_start(SERVICE, ready, failure_reason)
 
 
 def restart() -> bool:
     """Restart the service (needed for new flags); return and raise as `start` does."""
-    return _confirm(packaged_service.start(SERVICE, ready, restart=True))
+    return packaged_service.confirmed_start(SERVICE, ready, failure_reason, restart=True)
 
 
 def allow_low_ports(port: int | None) -> bool:
@@ -329,14 +303,8 @@ def allow_low_ports(port: int | None) -> bool:
 
 
 def stop() -> None:
-    """Stop and disable the service, and remove the charm's drop-in.
-
-    A service that is already gone is not an error.
-    """
-    with contextlib.suppress(systemd.SystemdError):
-        systemd.service_disable("--now", SERVICE)
-    with contextlib.suppress(systemd.SystemdError):
-        packaged_service.allow_low_ports(SERVICE, False, CHARM)
+    """Stop and disable the service, and remove the charm's drop-in (gone already is fine)."""
+    packaged_service.stop(SERVICE, CHARM)
 
 
 # The Go error for a port that cannot be bound: "listen tcp :80: bind: permission denied".
@@ -371,40 +339,6 @@ def failure_reason(log: Sequence[str]) -> str:
     return f"{SERVICE} failed to start (see journalctl -u {SERVICE})"
 
 
-def _confirm(started: packaged_service.Started) -> bool:
-    if started.outcome is packaged_service.Outcome.FAILED:
-        raise StartError(failure_reason(started.log))
-    return started.outcome is packaged_service.Outcome.UP
-
-
 def _local_port() -> int:
     """Return the port the flags file makes the exporter listen on."""
-    found = re.search(r'^ARGS="(.*)"$', _read(PATHS.defaults) or "", re.MULTILINE)
-    return port_of(found.group(1).split() if found else ()) or DEFAULT_PORT
-
-
-# --- files --------------------------------------------------------------------------------
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
-
-
-def _write(path: Path, text: str) -> bool:
-    """Atomically replace `path` with `text` unless it already holds it; return True if written."""
-    if _read(path) == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
+    return port_of(files.read_args(PATHS.defaults)) or DEFAULT_PORT

@@ -10,15 +10,16 @@ changed, nothing when nothing did. Status is decided in one place, `_on_collect_
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import ops
-from charms.prometheus.v0 import grafana_source, packaged_service
+from lab_monitoring import packaged_service, status
+from lab_monitoring.interfaces import grafana_source
 
 import prometheus
 import scrape
@@ -39,6 +40,7 @@ _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]+")
 # update-status) until its flags change or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 Health = packaged_service.Health
+Outcome = packaged_service.Outcome
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -72,11 +74,11 @@ class PrometheusConfig:
             except scrape.InvalidError as e:
                 raise ValueError(f"{option}: {e} (try {example})") from None
             if seconds[option] <= 0:
-                raise ValueError(f"{option}: {_quote(value)} must be longer than zero")
+                raise ValueError(f"{option}: {status.quote(value)} must be longer than zero")
         if seconds["scrape-timeout"] > seconds["scrape-interval"]:
             raise ValueError(
-                f"scrape-timeout: {_quote(self.scrape_timeout)} is longer than scrape-interval "
-                f"{_quote(self.scrape_interval)}"
+                f"scrape-timeout: {status.quote(self.scrape_timeout)} is longer than"
+                f" scrape-interval {status.quote(self.scrape_interval)}"
             )
         self._check_retention_size()
         for option, parse in (
@@ -90,7 +92,7 @@ class PrometheusConfig:
         self._check_external_url()
         if self.log_level not in LOG_LEVELS:
             raise ValueError(
-                f"log-level: {_quote(self.log_level)} is not one of {', '.join(LOG_LEVELS)}"
+                f"log-level: {status.quote(self.log_level)} is not one of {', '.join(LOG_LEVELS)}"
             )
 
     @property
@@ -121,26 +123,26 @@ class PrometheusConfig:
         if size:
             if int(size.group(1)) * 1024 ** _SIZE_UNITS.index(size.group(2)) >= _MAX_SIZE:
                 raise ValueError(
-                    f"retention-size: {_quote(self.retention_size)} is more than Prometheus "
+                    f"retention-size: {status.quote(self.retention_size)} is more than Prometheus "
                     "accepts (less than 8EB, such as 7EB)"
                 )
             return
         percent = self.retention_percent
         if percent is None:
             raise ValueError(
-                f"retention-size: {_quote(self.retention_size)} is not a size or a percentage "
-                "(try 10GB or 80%)"
+                f"retention-size: {status.quote(self.retention_size)} is not a size or a"
+                " percentage (try 10GB or 80%)"
             )
         if not 0 < percent <= 100:
             raise ValueError(
-                f"retention-size: {_quote(self.retention_size)} is not between 0% and 100%"
+                f"retention-size: {status.quote(self.retention_size)} is not between 0% and 100%"
             )
 
     def _check_external_url(self) -> None:
         url = self.web_external_url
         if not url:
             return
-        problem = f"web-external-url: {_quote(url)} is not an http(s) URL"
+        problem = f"web-external-url: {status.quote(url)} is not an http(s) URL"
         try:
             grafana_source.validate_url(url)
         except ValueError:
@@ -160,22 +162,20 @@ class PrometheusCharm(ops.CharmBase):
         # because status is also collected in hooks (actions) that do not render the config.
         # A reload Prometheus refused stays pending, with its reason, until one succeeds: the
         # new files are already in place, so a later hook would otherwise see nothing to do.
-        # Why Prometheus last failed to start, for which flags and when: see _start.
-        # Rules from relations that were left out (unparsable, malformed, refused by promtool),
-        # counted when the files are rendered and shown in status until none are.
+        # Why Prometheus last failed to start, with which flags and when (packaged_service's
+        # StartGuard). Rules from relations that were left out (unparsable, malformed, refused
+        # by promtool), counted when the files are rendered and shown in status until none are.
         self._stored.set_default(
             rejected="",
             reload_pending=False,
             reload_refused="",
-            start_failure="",
-            start_failed_flags="",
-            start_failed_at=0.0,
+            start={},
             rules_left_out=0,
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
-        # Per dispatch: apt's complaint if the install failed; whether the unit is going away.
-        self._install_error = ""
-        self._removing = False
+        self._start_guard = packaged_service.StartGuard(self._stored.start)
+        # Why this dispatch's reconcile stopped early (collect-status shows it first), if it did.
+        self._halted: ops.StatusBase | None = None
         for event in (
             self.on.install,
             self.on.start,
@@ -208,7 +208,8 @@ class PrometheusCharm(ops.CharmBase):
             except prometheus.InstallError as e:
                 # Usually the network or the archive; the next hook (update-status) tries again.
                 logger.error("apt could not install prometheus: %s", e)
-                self._install_error = str(e)
+                message = f"could not install prometheus (retrying): {e}"
+                self._halted = ops.BlockedStatus(status.one_line(message))
                 return
         version = prometheus.version()
         if version:
@@ -257,39 +258,23 @@ class PrometheusCharm(ops.CharmBase):
             self._start(prometheus.restart, " ".join(args))
         elif health is Health.UP:
             # Serving (systemd or an operator started it): an earlier failure has passed.
-            self._stored.start_failure = ""
+            self._start_guard.forget()
             if self._stored.reload_pending:
                 self._reload()
         self.unit.set_ports(config.web_port)
         self._publish_grafana_source(config)
 
-    def _start(self, start: Any, flags: str) -> None:
+    def _start(self, start: Callable[[], bool], flags: str) -> None:
         """Start or restart Prometheus and remember whether it came up.
 
-        A start that failed is not tried again with the same flags for an hour (see
-        packaged_service.start_held_back); changed flags (a new web-port, say) are tried at once.
+        A start that failed is not tried again with the same flags for an hour (StartGuard);
+        changed flags (a new web-port, say) are tried at once.
         """
-        stored = self._stored
-        if packaged_service.start_held_back(
-            stored.start_failure,
-            stored.start_failed_flags,
-            stored.start_failed_at,
-            flags,
-            time.time(),
-        ):
-            return
-        try:
-            start()
-        except prometheus.StartError as e:
-            logger.error("%s", e)
-            self._stored.start_failure = str(e)
-            self._stored.start_failed_flags = flags
-            self._stored.start_failed_at = time.time()
-            return
-        self._stored.start_failure = ""
-        # A (re)started Prometheus has read the current files: nothing left to reload.
-        self._stored.reload_pending = False
-        self._stored.reload_refused = ""
+        outcome = self._start_guard.start(flags, start, time.time())
+        if outcome in (Outcome.UP, Outcome.STARTING):
+            # A (re)started Prometheus has read the current files: nothing left to reload.
+            self._stored.reload_pending = False
+            self._stored.reload_refused = ""
 
     def _reload(self) -> None:
         """Reload Prometheus; if it refuses, keep the reload pending and say why in status."""
@@ -303,15 +288,11 @@ class PrometheusCharm(ops.CharmBase):
         self._stored.reload_refused = ""
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        if self._removing:
-            event.add_status(ops.MaintenanceStatus("removing: prometheus stopped and disabled"))
+        if self._halted is not None:
+            event.add_status(self._halted)
             return
         if not prometheus.installed():
-            if self._install_error:
-                message = f"could not install prometheus (retrying): {self._install_error}"
-                event.add_status(ops.BlockedStatus(_one_line(message)))
-            else:
-                event.add_status(ops.MaintenanceStatus("installing prometheus"))
+            event.add_status(ops.MaintenanceStatus("installing prometheus"))
             return
         try:
             config = self.load_config(PrometheusConfig)
@@ -320,23 +301,23 @@ class PrometheusCharm(ops.CharmBase):
             return
         if self._stored.rejected:
             message = f"promtool rejected the config (check scrape-jobs): {self._stored.rejected}"
-            event.add_status(ops.BlockedStatus(_one_line(message)))
+            event.add_status(ops.BlockedStatus(status.one_line(message)))
         if self._stored.reload_refused:
             refused = self._stored.reload_refused
             message = f"prometheus refused to reload, still on the old config: {refused}"
-            event.add_status(ops.BlockedStatus(_one_line(message)))
+            event.add_status(ops.BlockedStatus(status.one_line(message)))
         health = prometheus.health()
         if health is Health.FAILING:
             # Whatever instant of systemd's restart loop this is: the cause, not "starting".
-            message = self._stored.start_failure or (
+            message = self._start_guard.failure or (
                 "prometheus keeps failing (see journalctl -u prometheus)"
             )
-            event.add_status(ops.BlockedStatus(_one_line(message)))
+            event.add_status(ops.BlockedStatus(status.one_line(message)))
         elif health is Health.STOPPED:
-            message = self._stored.start_failure or (
+            message = self._start_guard.failure or (
                 "prometheus is not running (see journalctl -u prometheus)"
             )
-            event.add_status(ops.BlockedStatus(_one_line(message)))
+            event.add_status(ops.BlockedStatus(status.one_line(message)))
         elif health is Health.STARTING:
             # Alive, not crashing, not serving yet: a large TSDB takes a while to load.
             event.add_status(ops.WaitingStatus("prometheus is starting"))
@@ -352,8 +333,8 @@ class PrometheusCharm(ops.CharmBase):
         event.add_status(ops.ActiveStatus(f"serving {jobs} {noun} on :{config.web_port}{note}"))
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
-        self._removing = True
         prometheus.stop()
+        self._halted = ops.MaintenanceStatus("removing: prometheus stopped and disabled")
 
     def _on_validate_action(self, event: ops.ActionEvent) -> None:
         if not prometheus.installed():
@@ -459,16 +440,6 @@ class PrometheusCharm(ops.CharmBase):
 
     def _topology(self, application: str) -> scrape.Topology:
         return scrape.Topology(self.model.name, self.model.uuid, application)
-
-
-def _quote(value: str) -> str:
-    """Quote a config value for a status message the way the user would type it."""
-    return json.dumps(value)
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 if __name__ == "__main__":  # pragma: nocover

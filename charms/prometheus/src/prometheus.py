@@ -9,25 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import grp
 import json
 import json.encoder
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from charmlibs import apt, systemd
-from charms.prometheus.v0 import packaged_service
+from charmlibs import systemd
+from lab_monitoring import files, loopback, packaged_service, packages
 
 PACKAGE = "prometheus"
 SERVICE = "prometheus"
@@ -35,8 +32,6 @@ SERVICE = "prometheus"
 GROUP = "prometheus"
 RULES_DIR_NAME = "juju-rules"
 _HEADER = "# Managed by the prometheus charm: edits are overwritten. Use its config instead.\n"
-# A flag must survive systemd's $ARGS word splitting and the EnvironmentFile's quoting.
-_SAFE_FLAG = re.compile(r"--[a-z.-]+(?:=[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]*)?")
 _RULES_FILE = re.compile(r"[A-Za-z0-9_.-]+\.rules")
 # libyaml's emitter and parser when PyYAML has them (its wheels do): a prometheus.yml for
 # thousands of targets is read several times faster, and what the charm's own writer leaves to
@@ -51,8 +46,6 @@ _RELOAD_OK_AT = "prometheus_config_last_reload_success_timestamp_seconds"
 _RELOAD_FAILED = 'msg="Error reloading config"'
 _LOGFMT_ERR = re.compile(r'\berr="((?:[^"\\]|\\.)*)"')
 RELOAD_TIMEOUT = 60.0
-# Requests to Prometheus on loopback: never through a proxy a hook's environment may name.
-_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,11 +78,9 @@ class ReloadError(Exception):
     """Prometheus refused to reload its configuration; the message is Prometheus's."""
 
 
-class StartError(Exception):
-    """Prometheus did not come up; the message says why, from its own log."""
-
-
-InstallError = packaged_service.InstallError
+# Prometheus did not come up; the message says why, from its own log.
+StartError = packaged_service.StartError
+InstallError = packages.InstallError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,11 +93,7 @@ class Installed:
 
 def installed() -> bool:
     """Return True if the prometheus package is installed."""
-    try:
-        apt.DebianPackage.from_installed_package(PACKAGE)
-    except apt.PackageNotFoundError:
-        return False
-    return True
+    return packages.installed(PACKAGE)
 
 
 def install() -> None:
@@ -117,7 +104,7 @@ def install() -> None:
     Raises:
         InstallError: apt failed; the message is apt's own error line.
     """
-    packaged_service.install(PACKAGE)
+    packages.install(PACKAGE)
 
 
 def version() -> str | None:
@@ -387,10 +374,7 @@ def write_flags(args: Sequence[str]) -> bool:
     Raises:
         ValueError: a flag would not survive systemd's word splitting (a bug in the caller).
     """
-    for arg in args:
-        if not _SAFE_FLAG.fullmatch(arg):
-            raise ValueError(f"unsafe command-line flag {arg!r}")
-    return _write(PATHS.defaults, f'{_HEADER}ARGS="{" ".join(args)}"\n')
+    return files.write(PATHS.defaults, files.args_line(args, _HEADER))
 
 
 def install_config(config: str, rules: Mapping[str, str]) -> Installed:
@@ -408,7 +392,7 @@ def install_config(config: str, rules: Mapping[str, str]) -> Installed:
         if not _RULES_FILE.fullmatch(name):
             raise ValueError(f"bad rules file name {name!r}")
     live_rules = _live_rules()
-    if rules == live_rules and _read(PATHS.config) == config:
+    if rules == live_rules and files.read(PATHS.config) == config:
         return Installed(changed=False)
 
     rejected: dict[str, str] = {}
@@ -432,7 +416,7 @@ def install_config(config: str, rules: Mapping[str, str]) -> Installed:
     kept = {name: text for name, text in rules.items() if name not in rejected}
     changed = _sync_rules(kept, live_rules)
     # 0640 and group prometheus: scrape-jobs may hold credentials.
-    changed |= _write(PATHS.config, config, mode=0o640, group=GROUP)
+    changed |= files.write(PATHS.config, config, mode=0o640, group=GROUP)
     return Installed(changed=changed, rejected_rules=rejected)
 
 
@@ -444,7 +428,7 @@ def check_live_config() -> str | None:
 def job_count() -> int:
     """Return how many scrape jobs the live prometheus.yml has (0 if it is not there)."""
     try:
-        config = yaml.load(_read(PATHS.config) or "", Loader=_LOADER) or {}  # noqa: S506 (safe)
+        config = yaml.load(files.read(PATHS.config) or "", Loader=_LOADER) or {}  # noqa: S506
     except yaml.YAMLError:
         return 0
     return len(config.get("scrape_configs") or [])
@@ -467,11 +451,7 @@ def health() -> packaged_service.Health:
 
 def ready() -> bool:
     """Return True if Prometheus answers /-/ready (it has loaded its TSDB and serves queries)."""
-    try:
-        with _LOOPBACK.open(_local_url("/-/ready"), timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    return loopback.get_status(_local_url("/-/ready"), timeout=2) == 200
 
 
 def start() -> bool:
@@ -480,12 +460,12 @@ def start() -> bool:
     Raises:
         StartError: it died (a taken port, a broken flag, ...); the message says why.
     """
-    return _confirm(packaged_service.start(SERVICE, ready))
+    return packaged_service.confirmed_start(SERVICE, ready, failure_reason)
 
 
 def restart() -> bool:
     """Restart the service (needed for new flags); return and raise as `start` does."""
-    return _confirm(packaged_service.start(SERVICE, ready, restart=True))
+    return packaged_service.confirmed_start(SERVICE, ready, failure_reason, restart=True)
 
 
 def allow_low_ports(port: int) -> bool:
@@ -498,19 +478,8 @@ def allow_low_ports(port: int) -> bool:
 
 
 def stop() -> None:
-    """Stop and disable the service, and remove the charm's drop-in.
-
-    A service that is already gone is not an error.
-    """
-    with contextlib.suppress(systemd.SystemdError):
-        systemd.service_disable("--now", SERVICE)
-        packaged_service.allow_low_ports(SERVICE, False, PACKAGE)
-
-
-def _confirm(started: packaged_service.Started) -> bool:
-    if started.outcome is packaged_service.Outcome.FAILED:
-        raise StartError(failure_reason(started.log))
-    return started.outcome is packaged_service.Outcome.UP
+    """Stop and disable the service, and remove the charm's drop-in (gone already is fine)."""
+    packaged_service.stop(SERVICE, PACKAGE)
 
 
 # The Go error for a port that cannot be bound: "listen tcp :80: bind: permission denied".
@@ -602,7 +571,7 @@ def _reload_metrics() -> tuple[float, float] | None:
     """Return Prometheus's (last reload successful, its time), or None if it does not answer."""
     try:
         # Built from our own flags file, the URL is always http://127.0.0.1:<port>/...
-        with _LOOPBACK.open(_local_url("/metrics"), timeout=5) as response:
+        with loopback.open_url(_local_url("/metrics"), timeout=5) as response:
             text = response.read().decode(errors="replace")
     except (OSError, ValueError):
         return None
@@ -634,11 +603,10 @@ def _refusal(lines: Sequence[str]) -> str | None:
 
 def _local_url(path: str) -> str:
     """Return the loopback URL of `path` for the running flags (port and route prefix)."""
-    text = _read(PATHS.defaults) or ""
-    port = re.search(r"--web\.listen-address=\S*:(\d+)", text)
-    external = re.search(r"--web\.external-url=([^\s\"]+)", text)
-    prefix = urllib.parse.urlsplit(external.group(1)).path.rstrip("/") if external else ""
-    return f"http://127.0.0.1:{port.group(1) if port else 9090}{prefix}{path}"
+    flags = dict(arg.partition("=")[::2] for arg in files.read_args(PATHS.defaults))
+    port = flags.get("--web.listen-address", ":9090").rpartition(":")[2] or "9090"
+    prefix = urllib.parse.urlsplit(flags.get("--web.external-url", "")).path.rstrip("/")
+    return f"http://127.0.0.1:{port}{prefix}{path}"
 
 
 def _promtool(cwd: Path, *args: str) -> str | None:
@@ -666,33 +634,5 @@ def _sync_rules(rules: Mapping[str, str], live: Mapping[str, str]) -> bool:
         (PATHS.rules_dir / name).unlink()
         changed = True
     for name, text in rules.items():
-        changed |= _write(PATHS.rules_dir / name, text)
+        changed |= files.write(PATHS.rules_dir / name, text)
     return changed
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
-
-
-def _write(path: Path, text: str, *, mode: int = 0o644, group: str | None = None) -> bool:
-    """Atomically replace `path` with `text` unless it already holds it; return True if written."""
-    if _read(path) == text:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, mode)
-        # Without the group (a test machine) the file is simply root's.
-        if group is not None:
-            with contextlib.suppress(KeyError):
-                shutil.chown(tmp, group=grp.getgrnam(group).gr_gid)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True

@@ -35,11 +35,11 @@ from typing import Any
 from unittest import mock
 
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "grafana"
-sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
+sys.path.insert(0, str(CHARM_DIR / "src"))
 
 import charm  # noqa: E402
 import grafana  # noqa: E402
-from charms.prometheus.v0.packaged_service import Health  # noqa: E402
+from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
 
 MODEL = testing.Model(name="lab", uuid="00000000-0000-4000-8000-000000000001")

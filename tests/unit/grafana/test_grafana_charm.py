@@ -940,8 +940,10 @@ def test_leader_offers_grafana_metrics_in_the_cos_scrape_format(ctx, installed):
         "model": "lab",
         "model_uuid": MODEL.uuid,
         "application": "grafana",
+        "unit": "grafana/0",
         "charm_name": "grafana",
     }
+    assert "alert_rules" not in published.local_app_data
     assert published.local_unit_data["prometheus_scrape_unit_address"] == "192.0.2.0"
     assert published.local_unit_data["prometheus_scrape_unit_name"] == "grafana/0"
 

@@ -12,10 +12,10 @@ import urllib.parse
 from unittest import mock
 
 import charm
-from charms.prometheus.v0 import grafana_source
 from grafana_testing import CHARM_DIR, MODEL, FakeGrafana, state
 from hypothesis import given
 from hypothesis import strategies as st
+from lab_monitoring.interfaces import grafana_source
 from ops import testing
 
 NASTY = [

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "node-exporter"
-sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
+sys.path.insert(0, str(CHARM_DIR / "src"))
 
 import charm  # noqa: E402
 import node_exporter  # noqa: E402
-from charms.prometheus.v0.packaged_service import Health  # noqa: E402
+from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
 
 UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"

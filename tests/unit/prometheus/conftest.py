@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "prometheus"
-sys.path[:0] = [str(CHARM_DIR / "src"), str(CHARM_DIR / "lib")]
+sys.path.insert(0, str(CHARM_DIR / "src"))
 
 import charm  # noqa: E402
 import prometheus  # noqa: E402
-from charms.prometheus.v0.packaged_service import Health  # noqa: E402
+from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
 
 

@@ -1,43 +1,38 @@
-"""A service from an Ubuntu package, started so that the charm knows whether it came up.
+"""A service from an Ubuntu package: started so that the charm knows whether it came up.
 
-The packaged units these charms drive (prometheus, grafana-server, prometheus-node-exporter) are
-`Type=simple` with `Restart=on-failure`: `systemctl start` and `is-active` succeed the moment
-the process forks, even when it dies a millisecond later because its port is taken, and systemd
-then restarts it until its start limit gives up. So `start` here waits, within the hook, until
-the service either answers its own readiness check (it is up), or systemd shows it died (it
-failed: the service's own journal lines since the start are returned so the charm can say why),
-or a time limit passes while it is still alive and not ready (it is starting, slowly).
-
-`install` installs the package without its recommended packages, saying in one line why apt
-failed when it does.
+The packaged units these charms drive (prometheus, grafana-server, prometheus-node-exporter,
+prometheus-alertmanager) are `Type=simple` with `Restart=on-failure`: `systemctl start` and
+`is-active` succeed the moment the process forks, even when it dies a millisecond later because
+its port is taken, and systemd then restarts it until its start limit gives up. So `start` here
+waits, within the hook, until the service either answers its own readiness check (it is up), or
+systemd shows it died (it failed: the service's own journal lines since the start are returned
+so the charm can say why), or a time limit passes while it is still alive and not ready (it is
+starting, slowly). `health` reads the same signs at any later moment, and `StartGuard` keeps a
+start that failed from being retried by every hook.
 
 `allow_low_ports` writes a systemd drop-in that lets the service's unprivileged user bind ports
 below 1024; the packaged units give it no capabilities (and prometheus.service also sets
 `PrivateUsers=true`, under which a capability would not reach the host's network namespace).
 
-No ops import: workload modules call this, and it is tested on a real systemd machine
-(tests/machine). Copied byte for byte into every charm that uses it.
+No ops import: workload modules call this, and it runs on a real systemd machine in
+tests/machine.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import os
+import logging
 import shlex
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from charmlibs import apt, systemd
+from charmlibs import systemd
 
-# The unique identifier of this library on Charmhub.
-LIBID = "530c585821d540c08d0bc47135aced22"
-# Increment on an incompatible API change.
-LIBAPI = 0
-# Increment on every released change.
-LIBPATCH = 5
+logger = logging.getLogger(__name__)
 
 # Where drop-ins for packaged units go (tests point it elsewhere).
 SYSTEMD_DIR = Path("/etc/systemd/system")
@@ -54,51 +49,8 @@ PrivateUsers=no
 """
 
 
-class InstallError(Exception):
-    """apt could not install the package; the message is apt's own error line."""
-
-
-def install(package: str) -> None:
-    """Install an archive package without its recommended packages.
-
-    charmlibs-apt cannot pass --no-install-recommends (its install options are fixed), and the
-    packages these charms use recommend more than a lab asked for (prometheus recommends
-    prometheus-node-exporter; prometheus-node-exporter recommends a set of textfile collectors
-    run by timers). So the cache refresh goes through charmlibs-apt and the install through
-    apt-get, with the non-interactive, keep-my-config options charmlibs-apt uses. A package's
-    postinst may enable and start its service (Debian's and Ubuntu's do).
-
-    Raises:
-        InstallError: apt failed (no network, no such package in the configured archive, ...).
-    """
-    try:
-        apt.update()
-    except subprocess.CalledProcessError as e:
-        # charmlibs-apt lets apt-get write to the hook's output: juju debug-log has the rest.
-        raise InstallError(f"apt-get update failed (exit {e.returncode})") from None
-    result = subprocess.run(
-        [
-            "apt-get",
-            "install",
-            "--yes",
-            "--no-install-recommends",
-            "--option=Dpkg::Options::=--force-confold",
-            package,
-        ],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise InstallError(apt_error(result.stderr))
-
-
-def apt_error(stderr: str) -> str:
-    """Return the line of apt's output that says why it failed (its last `E:` line)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("E:")]
-    return (errors or lines or ["apt-get failed without a message"])[-1]
+class StartError(Exception):
+    """The service died while starting; the message says why, from its own log."""
 
 
 class Outcome(enum.Enum):
@@ -202,21 +154,95 @@ def health(service: str, ready: Callable[[], bool]) -> Health:
     return Health.STARTING
 
 
+def confirmed_start(
+    service: str,
+    ready: Callable[[], bool],
+    reason: Callable[[Sequence[str]], str],
+    *,
+    restart: bool = False,
+    timeout: float = 30.0,
+) -> bool:
+    """Start (or restart) `service` and wait for the outcome: True if up, False if still starting.
+
+    `reason` turns the service's own log lines since the start into one line saying why it died.
+
+    Raises:
+        StartError: it died (a taken port, a bad flag, ...); the message is `reason`'s.
+        charmlibs.systemd.SystemdError: systemctl itself refused (no such unit, say).
+    """
+    started = start(service, ready, restart=restart, timeout=timeout)
+    if started.outcome is Outcome.FAILED:
+        raise StartError(reason(started.log))
+    return started.outcome is Outcome.UP
+
+
 # A start that failed is not tried again with the same settings for this long: systemd has
 # already retried it, and every hook (update-status included) would otherwise start a doomed
 # process again. Changed settings (a new port, say) are tried at once.
 START_RETRY_SECONDS = 3600
 
 
-def start_held_back(
-    failure: str, failed_settings: str, failed_at: float, settings: str, now: float
-) -> bool:
-    """Return True while the last start failed with these `settings` under an hour ago.
+class StartGuard:
+    """A charm's memory of its last failed start, so that hooks do not retry it every time.
 
-    `failure` is the charm's record of why the last start failed ("" after one that worked),
-    `failed_settings` and `failed_at` what it was started with and when (time.time()).
+    It lives in a mapping the charm persists between hooks (a StoredState dict): `failure`, why
+    the last start failed ("" once one worked); `settings`, what that start used (the flags, or a
+    digest of a configuration file); `at`, when it failed (time.time()).
     """
-    return bool(failure) and failed_settings == settings and now - failed_at < START_RETRY_SECONDS
+
+    def __init__(self, record: MutableMapping[str, Any]):
+        self._record = record
+
+    @property
+    def failure(self) -> str:
+        """Why the last start failed; "" if the last one worked (or none was made)."""
+        return str(self._record.get("failure", ""))
+
+    def held_back(self, settings: str, now: float) -> bool:
+        """Return True while the last start failed with these `settings` under an hour ago."""
+        return (
+            bool(self.failure)
+            and self._record.get("settings") == settings
+            and now - float(self._record.get("at", 0.0)) < START_RETRY_SECONDS
+        )
+
+    def start(self, settings: str, start: Callable[[], bool], now: float) -> Outcome | None:
+        """Run `start` (see confirmed_start) unless held back, and remember a failure.
+
+        Returns how it went: UP, STARTING or FAILED (the cause is then `failure`), or None
+        when it was held back. systemctl refusing (SystemdError) is not a failed start of the
+        service: it propagates and nothing is recorded.
+        """
+        if self.held_back(settings, now):
+            return None
+        try:
+            up = start()
+        except StartError as e:
+            logger.error("%s", e)
+            self._record.update(failure=str(e), settings=settings, at=now)
+            return Outcome.FAILED
+        self.forget()
+        return Outcome.UP if up else Outcome.STARTING
+
+    def forget(self) -> None:
+        """The service is up (whoever started it): an earlier failure has passed."""
+        if self.failure:
+            self._record["failure"] = ""
+
+
+def stop(service: str, charm: str) -> None:
+    """Stop and disable `service`, and remove the charm's low-port drop-in.
+
+    A service that is already gone is not an error; systemctl's complaints are logged.
+    """
+    try:
+        systemd.service_disable("--now", service)
+    except systemd.SystemdError as e:
+        logger.warning("could not stop %s: %s", service, e)
+    try:
+        allow_low_ports(service, False, charm)
+    except systemd.SystemdError as e:
+        logger.warning("could not reload systemd after removing the drop-in: %s", e)
 
 
 def service_log(service: str, after_cursor: str | None = None, lines: int = 200) -> list[str]:

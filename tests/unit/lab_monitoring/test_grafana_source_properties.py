@@ -15,9 +15,9 @@ import urllib.parse
 
 import ops
 import pytest
-from charms.prometheus.v0 import grafana_source
 from hypothesis import given
 from hypothesis import strategies as st
+from lab_monitoring.interfaces import grafana_source
 from ops import testing
 
 META = {"name": "grafana", "requires": {"grafana-source": {"interface": "grafana_datasource"}}}

@@ -7,7 +7,7 @@ Starting a real unit and reading the real journal is exercised on a systemd mach
 from __future__ import annotations
 
 import pytest
-from charms.prometheus.v0 import packaged_service
+from lab_monitoring import packaged_service
 
 
 def test_logfmt_reads_quoted_values_as_go_services_write_them():
@@ -105,29 +105,6 @@ def test_what_counts_as_a_crash(unit, died):
 
 
 @pytest.mark.parametrize(
-    ("stderr", "said"),
-    [
-        (
-            "W: Some index files failed to download.\nE: Unable to locate package prometheus\n",
-            "E: Unable to locate package prometheus",
-        ),
-        (
-            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234\n"
-            "E: Unable to acquire the dpkg frontend lock, is another process using it?\n",
-            "E: Unable to acquire the dpkg frontend lock, is another process using it?",
-        ),
-        (
-            "dpkg: error processing package x (--configure)\n",
-            "dpkg: error processing package x (--configure)",
-        ),
-        ("", "apt-get failed without a message"),
-    ],
-)
-def test_apt_s_own_error_line_is_the_reason(stderr, said):
-    assert packaged_service.apt_error(stderr) == said
-
-
-@pytest.mark.parametrize(
     ("failure", "failed_settings", "seconds_ago", "held_back"),
     [
         ("cannot listen on :80", "port=80", 0, True),
@@ -142,13 +119,81 @@ def test_a_failed_start_is_held_back_for_an_hour_with_the_same_settings(
 ):
     now = 1_800_000_000.0
     assert packaged_service.START_RETRY_SECONDS == 3600
+    record = {"failure": failure, "settings": failed_settings, "at": now - seconds_ago}
 
-    assert (
-        packaged_service.start_held_back(
-            failure, failed_settings, now - seconds_ago, "port=80", now
-        )
-        is held_back
-    )
+    assert packaged_service.StartGuard(record).held_back("port=80", now) is held_back
+
+
+def test_a_held_back_start_is_not_made():
+    now = 1_800_000_000.0
+    record = {"failure": "cannot listen on :80", "settings": "port=80", "at": now - 10}
+    made: list[str] = []
+
+    def start() -> bool:
+        made.append("x")
+        return True
+
+    outcome = packaged_service.StartGuard(record).start("port=80", start, now)
+
+    assert outcome is None
+    assert made == []
+
+
+def test_a_failed_start_is_recorded_with_its_settings_and_time():
+    record: dict[str, object] = {}
+
+    def dies() -> bool:
+        raise packaged_service.StartError("prometheus cannot listen on :80: permission denied")
+
+    outcome = packaged_service.StartGuard(record).start("port=80", dies, 1000.0)
+
+    assert outcome is packaged_service.Outcome.FAILED
+    assert record == {
+        "failure": "prometheus cannot listen on :80: permission denied",
+        "settings": "port=80",
+        "at": 1000.0,
+    }
+
+
+@pytest.mark.parametrize(("up", "outcome"), [(True, "up"), (False, "starting")])
+def test_a_start_that_works_forgets_the_last_failure(up, outcome):
+    record = {"failure": "cannot listen on :80", "settings": "port=80", "at": 1000.0}
+    guard = packaged_service.StartGuard(record)
+
+    started = guard.start("port=81", lambda: up, 1001.0)
+
+    assert started is not None
+    assert started.value == outcome
+    assert guard.failure == ""
+
+
+def test_systemctl_refusing_is_not_recorded_as_a_failed_start():
+    record: dict[str, object] = {}
+
+    def refused() -> bool:
+        raise packaged_service.systemd.SystemdError("Unit prometheus.service not found.")
+
+    with pytest.raises(packaged_service.systemd.SystemdError):
+        packaged_service.StartGuard(record).start("port=80", refused, 1000.0)
+    assert record == {}
+
+
+def test_a_start_that_dies_raises_the_services_own_reason(monkeypatch):
+    died = packaged_service.Started(packaged_service.Outcome.FAILED, ["err=taken"])
+    monkeypatch.setattr(packaged_service, "start", lambda *args, **kwargs: died)
+
+    with pytest.raises(packaged_service.StartError) as raised:
+        packaged_service.confirmed_start("x", lambda: True, lambda log: f"why: {log[0]}")
+
+    assert str(raised.value) == "why: err=taken"
+
+
+@pytest.mark.parametrize(("outcome", "up"), [("up", True), ("starting", False)])
+def test_a_start_that_lives_says_whether_it_serves_yet(monkeypatch, outcome, up):
+    started = packaged_service.Started(packaged_service.Outcome(outcome))
+    monkeypatch.setattr(packaged_service, "start", lambda *args, **kwargs: started)
+
+    assert packaged_service.confirmed_start("x", lambda: True, lambda log: "") is up
 
 
 @pytest.mark.parametrize(

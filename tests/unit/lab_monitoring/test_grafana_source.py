@@ -6,7 +6,7 @@ import json
 
 import ops
 import pytest
-from charms.prometheus.v0 import grafana_source
+from lab_monitoring.interfaces import grafana_source
 from ops import testing
 
 PROMETHEUS_URL = "http://10.0.0.5:9090"

@@ -20,6 +20,7 @@ Legacy format (the provider writes unit data, plain strings):
 
 Provider use (in the charm's reconcile):
 
+    from lab_monitoring.interfaces import grafana_source
     self.grafana_source = grafana_source.GrafanaSourceProvider(self)
     ...
     self.grafana_source.publish(f"http://{address}:{port}", description="Prometheus on ...")
@@ -51,16 +52,11 @@ import logging
 import math
 import re
 import urllib.parse
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
 import ops
 
-# The unique identifier of this library on Charmhub.
-LIBID = "ebe79b7b8fec4e3283927daa1b8f059d"
-# Increment on an incompatible API change.
-LIBAPI = 0
-# Increment on every released change.
-LIBPATCH = 3
+from lab_monitoring import relation_data, status
 
 logger = logging.getLogger(__name__)
 
@@ -109,24 +105,28 @@ class DataSource:
 def validate_url(url: object) -> str:
     """Return `url` if it is a plain http(s) URL with a host; raise ValueError otherwise."""
     if not isinstance(url, str) or not url:
-        raise ValueError(f"url must be a non-empty string, got {_show(url)}")
+        raise ValueError(f"url must be a non-empty string, got {status.show(url)}")
     if len(url) > MAX_URL_LENGTH:
         raise ValueError(f"url is longer than {MAX_URL_LENGTH} characters")
     if not _URL_CHARS.fullmatch(url):
-        raise ValueError(f"url has whitespace, control or non-ASCII characters: {_show(url)}")
+        raise ValueError(
+            f"url has whitespace, control or non-ASCII characters: {status.show(url)}"
+        )
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"url must start with http:// or https://, got {_show(url)}")
+        raise ValueError(f"url must start with http:// or https://, got {status.show(url)}")
     try:
         port = parts.port  # raises ValueError when out of range or not a number
     except ValueError:
-        raise ValueError(f"url has an invalid port: {_show(url)}") from None
+        raise ValueError(f"url has an invalid port: {status.show(url)}") from None
     if not parts.hostname or port == 0:
-        raise ValueError(f"url has no host or a zero port: {_show(url)}")
+        raise ValueError(f"url has no host or a zero port: {status.show(url)}")
     if not _is_host(parts.hostname):
-        raise ValueError(f"url host is neither a DNS name nor an IP address: {_show(url)}")
+        raise ValueError(f"url host is neither a DNS name nor an IP address: {status.show(url)}")
     if parts.username is not None or parts.query or parts.fragment:
-        raise ValueError(f"url must not carry credentials, a query or a fragment: {_show(url)}")
+        raise ValueError(
+            f"url must not carry credentials, a query or a fragment: {status.show(url)}"
+        )
     return url
 
 
@@ -207,9 +207,9 @@ class GrafanaSourceProvider(ops.Object):
         }
         changed = False
         for relation in model.relations[self._relation_name]:
-            changed |= _update(relation.data[model.unit], unit_data)
+            changed |= relation_data.update(relation.data[model.unit], unit_data)
             if model.unit.is_leader():
-                changed |= _update(relation.data[model.app], app_data)
+                changed |= relation_data.update(relation.data[model.app], app_data)
         return changed
 
 
@@ -274,14 +274,13 @@ class GrafanaSourceRequirer(ops.Object):
             }
             if base_url is not None:
                 wanted["grafana_base_url"] = base_url
-            databag = relation.data[model.app]
             app_uid = next((s.uid for s in mine if not s.unit), None)
             if app_uid is not None:
                 wanted["app_datasource_uid"] = app_uid
-            elif "app_datasource_uid" in databag:
-                del databag["app_datasource_uid"]  # the provider stopped publishing one
-                changed = True
-            changed |= _update(databag, wanted)
+            # Without one, an earlier app_datasource_uid goes: the provider stopped publishing.
+            changed |= relation_data.update(
+                relation.data[model.app], wanted, owned=("app_datasource_uid",)
+            )
         return changed
 
     def _app_source(
@@ -328,7 +327,7 @@ class GrafanaSourceRequirer(ops.Object):
             raise ValueError("no data source published yet (neither COS nor legacy keys)")
         source_type = data["type"]
         if not _TYPE.fullmatch(source_type):
-            raise ValueError(f"type {_show(source_type)} is not a Grafana plugin id")
+            raise ValueError(f"type {status.show(source_type)} is not a Grafana plugin id")
         user, password = data.get("username"), data.get("password")
         if (user is None) != (password is None):
             raise ValueError("legacy username and password must be set together")
@@ -361,17 +360,21 @@ def _parse_cos_app_data(raw: str | None) -> dict[str, object] | None:
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):  # deeply nested JSON exhausts the parser's stack
-        logger.warning("grafana-source: grafana_source_data is not JSON: %s", _show(raw))
+        logger.warning("grafana-source: grafana_source_data is not JSON: %s", status.show(raw))
         return None
     if not isinstance(data, dict):
-        logger.warning("grafana-source: grafana_source_data is not an object: %s", _show(raw))
+        logger.warning(
+            "grafana-source: grafana_source_data is not an object: %s", status.show(raw)
+        )
         return None
     model, source_type = data.get("model"), data.get("type")
     if not isinstance(model, str) or not _JUJU_NAME.fullmatch(model) or len(model) > 63:
-        logger.warning("grafana-source: bad model in grafana_source_data: %s", _show(model))
+        logger.warning("grafana-source: bad model in grafana_source_data: %s", status.show(model))
         return None
     if not isinstance(source_type, str) or not _TYPE.fullmatch(source_type):
-        logger.warning("grafana-source: bad type in grafana_source_data: %s", _show(source_type))
+        logger.warning(
+            "grafana-source: bad type in grafana_source_data: %s", status.show(source_type)
+        )
         return None
     return data
 
@@ -388,7 +391,7 @@ def _extra_fields(raw: object, unit: str) -> dict[str, str | int | float | bool]
         if _FIELD_NAME.fullmatch(str(key)) and _is_scalar(value) and len(kept) < MAX_EXTRA_FIELDS:
             kept[key] = value
         else:
-            logger.warning("grafana-source: %s: extra field %s ignored", unit, _show(key))
+            logger.warning("grafana-source: %s: extra field %s ignored", unit, status.show(key))
     return kept
 
 
@@ -404,26 +407,10 @@ def _is_scalar(value: object) -> bool:
 def _check_text(field: str, value: object, *, show: bool = True) -> None:
     """Raise ValueError unless `value` is a short single line of printable text."""
     if not isinstance(value, str) or len(value) > MAX_TEXT_LENGTH or not value.isprintable():
-        shown = _show(value) if show else "(hidden)"
+        shown = status.show(value) if show else "(hidden)"
         raise ValueError(f"{field} must be printable text of at most {MAX_TEXT_LENGTH}: {shown}")
 
 
 def _unit_number(unit_name: str) -> int:
     """Return the number of a unit name; -1 for "" (an application-level data source)."""
     return int(unit_name.rsplit("/", 1)[1]) if unit_name else -1
-
-
-def _update(databag: MutableMapping[str, str], wanted: Mapping[str, str]) -> bool:
-    """Set the keys of `wanted` that differ; return True if anything was written."""
-    changed = False
-    for key, value in wanted.items():
-        if databag.get(key) != value:
-            databag[key] = value
-            changed = True
-    return changed
-
-
-def _show(value: object, limit: int = 60) -> str:
-    """Render remote data for a log line: escaped, and cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"

@@ -1,0 +1,1 @@
+"""The relation interfaces these charms speak, each in both wire formats it has in the wild."""

@@ -1,0 +1,53 @@
+"""apt's failures said in one line, and what dpkg says is installed.
+
+The real apt-get and dpkg run in tests/machine (an install from nothing, an archive that does
+not answer); these pin which line of apt's output is the reason.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from lab_monitoring import packages
+
+
+@pytest.mark.parametrize(
+    ("stderr", "said"),
+    [
+        (
+            "W: Some index files failed to download.\nE: Unable to locate package prometheus\n",
+            "E: Unable to locate package prometheus",
+        ),
+        (
+            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234\n"
+            "E: Unable to acquire the dpkg frontend lock, is another process using it?\n",
+            # The first line names the cause (which process); the last only sums up.
+            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234",
+        ),
+        (
+            "dpkg: error processing package x (--configure)\n",
+            "dpkg: error processing package x (--configure)",
+        ),
+        ("", "apt-get failed without a message"),
+    ],
+)
+def test_apt_s_own_error_line_is_the_reason(stderr, said):
+    assert packages.apt_error(stderr) == said
+
+
+def test_an_update_failure_says_so_with_apt_s_exit_code(monkeypatch):
+    def fails() -> None:
+        raise subprocess.CalledProcessError(100, ["apt-get", "update"])
+
+    monkeypatch.setattr(packages.apt, "update", fails)
+
+    with pytest.raises(packages.InstallError) as raised:
+        packages.install("prometheus")
+
+    assert str(raised.value) == "apt-get update failed (exit 100)"
+
+
+def test_a_package_dpkg_does_not_know_is_not_installed():
+    assert not packages.installed("no-such-package-for-lab-monitoring")
+    assert packages.installed_version("no-such-package-for-lab-monitoring") == ""
