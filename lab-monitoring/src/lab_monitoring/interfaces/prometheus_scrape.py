@@ -102,7 +102,7 @@ def job(name: str, port: int, metrics_path: str = "/metrics") -> dict[str, Any]:
 
 
 def rules_from_files(paths: Sequence[Path], topology: Topology) -> dict[str, Any]:
-    """Return rule files (Prometheus's YAML) as COS sends them for `topology`: `{"groups": ...}`."""
+    """Return rule files (Prometheus YAML) as COS sends them for `topology`: {"groups": ...}."""
     groups: list[dict[str, Any]] = []
     for path in paths:
         for group in yaml.safe_load(path.read_text())["groups"]:
