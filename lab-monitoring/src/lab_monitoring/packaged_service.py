@@ -32,6 +32,8 @@ from typing import Any
 
 from charmlibs import systemd
 
+from lab_monitoring import files
+
 logger = logging.getLogger(__name__)
 
 # Where drop-ins for packaged units go (tests point it elsewhere).
@@ -276,17 +278,14 @@ def allow_low_ports(service: str, allow: bool, charm: str) -> bool:
     a restart to run with the new capability.
     """
     dropin = SYSTEMD_DIR / f"{service}.service.d" / DROPIN_NAME
-    wanted = LOW_PORTS_DROPIN.format(charm=charm) if allow else None
-    current = dropin.read_text() if dropin.exists() else None
-    if current == wanted:
-        return False
-    if wanted is None:
-        dropin.unlink()
+    if allow:
+        changed = files.write(dropin, LOW_PORTS_DROPIN.format(charm=charm), mode=0o644)
     else:
-        dropin.parent.mkdir(parents=True, exist_ok=True)
-        dropin.write_text(wanted)
-    systemd.daemon_reload()
-    return True
+        changed = dropin.exists()
+        dropin.unlink(missing_ok=True)
+    if changed:
+        systemd.daemon_reload()
+    return changed
 
 
 def _died(unit: dict[str, str]) -> bool:
