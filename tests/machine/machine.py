@@ -114,11 +114,16 @@ def cache_dir() -> pathlib.Path:
 
 def host_release() -> str:
     """Return the host's release codename (bookworm, jammy, ...)."""
-    for line in pathlib.Path("/etc/os-release").read_text().splitlines():
+    return _codename(pathlib.Path("/etc/os-release").read_text(), "the host")
+
+
+def _codename(os_release: str, whose: str) -> str:
+    """Return VERSION_CODENAME from the text of an os-release file."""
+    for line in os_release.splitlines():
         key, _, value = line.partition("=")
         if key == "VERSION_CODENAME":
             return value.strip().strip('"')
-    raise MachineError("/etc/os-release has no VERSION_CODENAME")
+    raise MachineError(f"{whose}'s /etc/os-release has no VERSION_CODENAME")
 
 
 def missing_prerequisites() -> list[str]:
@@ -440,6 +445,11 @@ class Machine:
             if os.path.ismount(root):
                 subprocess.run(["umount", str(root)], check=True)
             _remove_tree(scratch)
+
+    @property
+    def release(self) -> str:
+        """The machine's release codename (jammy, noble, bookworm), from its /etc/os-release."""
+        return _codename(self.run("cat", "/etc/os-release").stdout, self.name)
 
     def changes(self, inside: str) -> pathlib.Path:
         """Return the host path of what the machine itself wrote under `inside` (its layer)."""
