@@ -34,15 +34,19 @@ def image(request: pytest.FixtureRequest) -> Iterator[Image]:
     run kept the lock.
     """
     missing = machine_module.missing_prerequisites()
+    found = None
+    if not missing:
+        found = Image.from_environment()
+        missing = machine_module.missing_prerequisites(found)
     if missing:
         reason = "the machine tier needs " + "; ".join(missing)
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI installs these: is .ci/run broken?)", pytrace=False)
         pytest.skip(reason)
+    assert found is not None
     asked = time.monotonic()
     with machine_module.exclusive_host():
         locked = time.monotonic()
-        found = Image.from_environment()
         cached = found.rootfs.is_dir()
         found.ensure()
         built = time.monotonic()

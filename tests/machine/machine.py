@@ -126,21 +126,23 @@ def _codename(os_release: str, whose: str) -> str:
     raise MachineError(f"{whose}'s /etc/os-release has no VERSION_CODENAME")
 
 
-def missing_prerequisites() -> list[str]:
-    """Return what this host lacks to build and boot machines (empty when it has it all)."""
+def missing_prerequisites(image: Image | None = None) -> list[str]:
+    """Return what this host lacks to build and boot machines (empty when it has it all).
+
+    With `image`, also what building that image needs beyond mmdebstrap.
+    """
     missing = []
     if os.geteuid() != 0:
         missing.append("root (mmdebstrap and systemd-nspawn need it)")
-    for tool, package in (
+    tools = [
         ("mmdebstrap", "mmdebstrap"),
         ("systemd-nspawn", "systemd-container"),
         ("nsenter", "util-linux"),
         ("unshare", "util-linux"),
-        # Checking Ubuntu's archive key (ubuntu_archive_keyring) on a host that lacks it.
-        ("dpkg-deb", "dpkg"),
-        ("gpgv", "gpgv"),
-        ("gpg", "gpg"),
-    ):
+    ]
+    if image is not None and image.ubuntu_key:
+        tools += [("dpkg-deb", "dpkg"), ("gpgv", "gpgv"), ("gpg", "gpg")]  # the key check
+    for tool, package in tools:
         if shutil.which(tool) is None:
             missing.append(f"{tool} (apt install {package})")
     return missing
