@@ -341,6 +341,30 @@ def test_an_external_stop_is_repaired_by_update_status(unit: Unit):
     wait_for(ready, what="Prometheus to be ready again")
 
 
+def test_a_crash_is_repaired_by_systemd_where_the_unit_says_so_else_by_the_next_hook(
+    unit: Unit,
+):
+    machine = unit.machine
+    pid = main_pid(machine)
+
+    # Go dumps its goroutines and exits with status 2 on SIGQUIT, as on a panic: to systemd,
+    # a process that exited with an error, not one killed by a signal.
+    machine.run("kill", "-QUIT", str(pid))
+
+    if restarts_on_failure(machine):
+        wait_for(lambda: main_pid(machine) not in (0, pid), what="systemd to restart Prometheus")
+        assert service(machine, "NRestarts")["NRestarts"] == "1"
+    else:
+        wait_for(lambda: is_active(machine) == "failed", what="Prometheus to be down")
+        assert service(machine, "NRestarts", "MainPID") == {"NRestarts": "0", "MainPID": "0"}
+        # Down until a hook comes: update-status, every 5 minutes by default.
+        result = unit.run("update_status")
+        assert result.status == Status("active", "serving 1 scrape job on :9090")
+        assert main_pid(machine) not in (0, pid)
+    wait_for(ready, what="Prometheus to be ready again")
+    assert unit.run("update_status").status == Status("active", "serving 1 scrape job on :9090")
+
+
 def test_upgrade_charm_keeps_the_samples(unit: Unit):
     machine = unit.machine
     first = wait_for(
