@@ -12,6 +12,7 @@ import contextlib
 import os
 import pathlib
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,23 +26,55 @@ from machine import Image, Machine
 
 
 @pytest.fixture(scope="session")
-def image() -> Iterator[Image]:
+def image(request: pytest.FixtureRequest) -> Iterator[Image]:
     """The root filesystem every machine boots (built once, then cached).
 
-    The fixture holds the host-wide machine lock for the whole session.
+    The fixture holds the host-wide machine lock for the whole session. pytest's summary says
+    which image it was, whether it was built (and how long that took), and how long another
+    run kept the lock.
     """
     missing = machine_module.missing_prerequisites()
+    found = None
+    if not missing:
+        found = Image.from_environment()
+        missing = machine_module.missing_prerequisites(found)
     if missing:
         reason = "the machine tier needs " + "; ".join(missing)
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason} (CI installs these: is .ci/run broken?)", pytrace=False)
         pytest.skip(reason)
+    assert found is not None
+    asked = time.monotonic()
     with machine_module.exclusive_host():
-        found = Image.from_environment()
+        locked = time.monotonic()
+        cached = found.rootfs.is_dir()
         found.ensure()
+        built = time.monotonic()
+        news = [f"image {found.key}", "cached" if cached else f"built in {built - locked:.0f} s"]
+        if locked - asked >= 1:
+            news.append(f"after {locked - asked:.0f} s waiting for another run's lock")
+        _say(request, ", ".join(news))
         yield found
     leftovers = machine_module.leftover_mounts()
     assert not leftovers, f"the machine tier left mounts behind: {leftovers}"
+
+
+# What the session fixtures did (image built or cached, waits), shown in pytest's summary.
+NEWS = pytest.StashKey[list[str]]()
+
+
+def _say(request: pytest.FixtureRequest, line: str) -> None:
+    """Add a line to the summary's "machine tier" section."""
+    request.config.stash.setdefault(NEWS, []).append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Show what the session fixtures did, with the test outcomes."""
+    news = config.stash.get(NEWS, [])
+    if news:
+        terminalreporter.write_sep("-", "machine tier")
+        for line in news:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -53,9 +86,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture(scope="session")
-def venvs(image: Image) -> pathlib.Path:
+def venvs(image: Image, request: pytest.FixtureRequest) -> pathlib.Path:
     """The overlay layer with every charm's venv (built once per image and lock files)."""
-    return juju.venv_layer(image)
+    started = time.monotonic()
+    layer = juju.venv_layer(image)
+    _say(request, f"charm venvs ready in {time.monotonic() - started:.0f} s")
+    return layer
 
 
 @pytest.fixture

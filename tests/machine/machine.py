@@ -1,20 +1,29 @@
 """A real machine for the tests: a Debian or Ubuntu root filesystem booted with systemd as PID 1.
 
-The image is built once with mmdebstrap from the same archive the host's apt uses (or the one
-given in MACHINE_APT_SOURCES) and cached as a directory. Each `Machine` boots an overlay of it
+The image is built once with mmdebstrap, from the archive the host's apt uses when the machine
+runs the host's own release, else from the release's own archive (DEFAULT_SOURCES) or the one
+given in MACHINE_APT_SOURCES, and cached as a directory. Each `Machine` boots an overlay of it
 (the image and any extra layers read-only, the machine's own writes in a scratch directory that
 is thrown away) with `systemd-nspawn --boot`, and runs commands inside with `nsenter`. It
 shares the host's network (the host has no systemd, machined or bridge to give it another), so
 its apt reaches the same archive, and services it starts answer on the host's 127.0.0.1.
 
 Environment (all optional):
-    MACHINE_DIST          the release to boot (default: the host's own, VERSION_CODENAME)
+    MACHINE_DIST          the release to boot: bookworm (Debian 12), jammy (Ubuntu 22.04) or
+                          noble (Ubuntu 24.04), or any release MACHINE_APT_SOURCES serves
+                          (default: the host's own, its VERSION_CODENAME)
     MACHINE_APT_SOURCES   `deb` lines for it, separated by `|` (default: the host's apt sources
-                          when MACHINE_DIST is the host's release, else the release's archive)
-    MACHINE_KEYRING       the keyring that signs that archive, when the host's apt does not
-                          trust it (Ubuntu's ubuntu-archive-keyring.gpg on a Debian host)
-    MACHINE_CACHE         where images, layers, wheels and .debs are kept
+                          when MACHINE_DIST is the host's release, else DEFAULT_SOURCES)
+    MACHINE_KEYRING       the keyring mmdebstrap checks that archive with (default: for an
+                          Ubuntu release from any sources but the host's own, Ubuntu's archive
+                          key, fetched from the archive and checked against the pinned
+                          UBUNTU_ARCHIVE_KEY (see ubuntu_archive_keyring); else the host apt's
+                          own trusted keys)
+    MACHINE_CACHE         where images, keyrings, layers, wheels and .debs are kept
                           (default: ~/.cache/monitoring-charms)
+
+For example, on a Debian 12 host, `MACHINE_DIST=noble tox -e machine` builds (once, about a
+minute) and boots Ubuntu 24.04 with noble's own Prometheus, node exporter, systemd and Python.
 
 Verified recipe and its traps: shared/design/ENVIRONMENT.md ("A real systemd machine").
 """
@@ -34,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -64,12 +74,26 @@ DEFAULT_SOURCES = {
         "deb http://archive.ubuntu.com/ubuntu jammy-updates main universe",
         "deb http://security.ubuntu.com/ubuntu jammy-security main universe",
     ),
+    "noble": (
+        "deb http://archive.ubuntu.com/ubuntu noble main universe",
+        "deb http://archive.ubuntu.com/ubuntu noble-updates main universe",
+        "deb http://security.ubuntu.com/ubuntu noble-security main universe",
+    ),
     "bookworm": (
         "deb http://deb.debian.org/debian bookworm main",
         "deb http://deb.debian.org/debian bookworm-updates main",
         "deb http://deb.debian.org/debian-security bookworm-security main",
     ),
 }
+# Where a host whose apt does not trust Ubuntu's archive (a Debian host) gets Ubuntu's keyring
+# (see ubuntu_archive_keyring). Only files by name: the archive answers no directory listing.
+UBUNTU_ARCHIVE = "http://archive.ubuntu.com/ubuntu"
+UBUNTU_KEYRING_DEB = "pool/main/u/ubuntu-keyring/ubuntu-keyring_2021.03.26_all.deb"
+# "Ubuntu Archive Automatic Signing Key (2018) <ftpmaster@ubuntu.com>" (key id 871920D1991BC93C),
+# the primary key that signs jammy's and noble's InRelease: shown by `gpg --show-keys` of the
+# package's usr/share/keyrings/ubuntu-archive-keyring.gpg and by gpgv's VALIDSIG on both
+# releases' InRelease (checked 2026-12-05). Pinned, so a substituted .deb is not trusted.
+UBUNTU_ARCHIVE_KEY = "F6ECB3762474EDA9D21B7022871920D1991BC93C"
 LOCK_FILE = pathlib.Path("/run/lock/monitoring-charms-machine.lock")
 
 
@@ -90,24 +114,35 @@ def cache_dir() -> pathlib.Path:
 
 def host_release() -> str:
     """Return the host's release codename (bookworm, jammy, ...)."""
-    for line in pathlib.Path("/etc/os-release").read_text().splitlines():
+    return _codename(pathlib.Path("/etc/os-release").read_text(), "the host")
+
+
+def _codename(os_release: str, whose: str) -> str:
+    """Return VERSION_CODENAME from the text of an os-release file."""
+    for line in os_release.splitlines():
         key, _, value = line.partition("=")
         if key == "VERSION_CODENAME":
             return value.strip().strip('"')
-    raise MachineError("/etc/os-release has no VERSION_CODENAME")
+    raise MachineError(f"{whose}'s /etc/os-release has no VERSION_CODENAME")
 
 
-def missing_prerequisites() -> list[str]:
-    """Return what this host lacks to build and boot machines (empty when it has it all)."""
+def missing_prerequisites(image: Image | None = None) -> list[str]:
+    """Return what this host lacks to build and boot machines (empty when it has it all).
+
+    With `image`, also what building that image needs beyond mmdebstrap.
+    """
     missing = []
     if os.geteuid() != 0:
         missing.append("root (mmdebstrap and systemd-nspawn need it)")
-    for tool, package in (
+    tools = [
         ("mmdebstrap", "mmdebstrap"),
         ("systemd-nspawn", "systemd-container"),
         ("nsenter", "util-linux"),
         ("unshare", "util-linux"),
-    ):
+    ]
+    if image is not None and image.ubuntu_key:
+        tools += [("dpkg-deb", "dpkg"), ("gpgv", "gpgv"), ("gpg", "gpg")]  # the key check
+    for tool, package in tools:
         if shutil.which(tool) is None:
             missing.append(f"{tool} (apt install {package})")
     return missing
@@ -153,17 +188,21 @@ class Image:
     release: str
     sources: tuple[str, ...]
     apt_options: tuple[str, ...]
+    # The keyring mmdebstrap checks the archive with ("": the host apt's own trusted keys).
     keyring: str = ""
+    # Check the archive with Ubuntu's pinned key instead, fetched when the image is built.
+    ubuntu_key: bool = False
 
     @classmethod
     def from_environment(cls) -> Image:
         """Return the image the environment asks for (see the module docstring)."""
         release = os.environ.get("MACHINE_DIST") or host_release()
         given = os.environ.get("MACHINE_APT_SOURCES", "")
+        own = False
         if given:
             sources = [s.strip() for s in given.split("|") if s.strip()]
         elif release == host_release():
-            sources = _host_sources(release)
+            sources, own = _host_sources(release), True
         elif release in DEFAULT_SOURCES:
             sources = list(DEFAULT_SOURCES[release])
         else:
@@ -171,7 +210,10 @@ class Image:
         if not sources:
             raise MachineError(f"the host's apt has no sources for {release}")
         keyring = os.environ.get("MACHINE_KEYRING", "")
-        return cls(release, tuple(sources), tuple(_apt_options()), keyring)
+        # The host's own sources are signed by keys its apt trusts (on GitHub's runners, some
+        # not Ubuntu's); any other Ubuntu archive is checked with Ubuntu's pinned key.
+        ubuntu_key = release in UBUNTU and not keyring and not own
+        return cls(release, tuple(sources), tuple(_apt_options()), keyring, ubuntu_key)
 
     @property
     def key(self) -> str:
@@ -206,12 +248,15 @@ class Image:
                 return self.rootfs
             partial = self.rootfs.with_suffix(".partial")
             _remove_tree(partial)
+            keyring = self.keyring
+            if self.ubuntu_key:
+                keyring = str(ubuntu_archive_keyring(self.release))
             command = [
                 "mmdebstrap",
                 "--variant=minbase",
                 f"--include={','.join(self.packages)}",
                 *(f"--aptopt={option}" for option in self.apt_options),
-                *((f"--keyring={self.keyring}",) if self.keyring else ()),
+                *((f"--keyring={keyring}",) if keyring else ()),
                 # Keep the package lists: the charms' own `apt-get update` is then quick.
                 "--skip=cleanup/apt/lists",
                 self.release,
@@ -225,6 +270,87 @@ class Image:
             _prepare_image(partial, self)
             partial.rename(self.rootfs)
         return self.rootfs
+
+
+def ubuntu_archive_keyring(release: str) -> pathlib.Path:
+    """Return a keyring holding only Ubuntu's archive key, checked against `release` (cached).
+
+    The key comes from the archive's own ubuntu-keyring package and is trusted only once it
+    verifies the release's InRelease as the pinned UBUNTU_ARCHIVE_KEY, so neither a key from the
+    host nor one handed over by hand is needed to build an Ubuntu image on a Debian host.
+    """
+    keyring = cache_dir() / "keyrings" / f"ubuntu-{release}-{UBUNTU_ARCHIVE_KEY[-16:]}.gpg"
+    if keyring.exists():
+        return keyring
+    keyring.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ubuntu-keyring-") as scratch:
+        work = pathlib.Path(scratch)
+        deb = _download(f"{UBUNTU_ARCHIVE}/{UBUNTU_KEYRING_DEB}", work / "ubuntu-keyring.deb")
+        _step("unpacking ubuntu-keyring", ["dpkg-deb", "-x", str(deb), str(work / "deb")])
+        shipped = work / "deb" / "usr" / "share" / "keyrings" / "ubuntu-archive-keyring.gpg"
+        if not shipped.is_file():
+            raise MachineError(f"Ubuntu keyring: {UBUNTU_KEYRING_DEB} has no {shipped.name}")
+        in_release = _download(f"{UBUNTU_ARCHIVE}/dists/{release}/InRelease", work / "InRelease")
+        status = _step(
+            f"checking {release}'s InRelease",
+            ["gpgv", "--status-fd", "1", "--keyring", str(shipped), str(in_release)],
+            check=False,
+        ).decode(errors="replace")
+        # VALIDSIG <signing key> <date> ... <primary key>: a good signature, and by whom.
+        signers = [
+            line.split()[-1]
+            for line in status.splitlines()
+            if line.startswith("[GNUPG:] VALIDSIG ")
+        ]
+        if UBUNTU_ARCHIVE_KEY not in signers:
+            raise MachineError(
+                f"Ubuntu keyring: {release}'s InRelease is not signed by the pinned key "
+                f"{UBUNTU_ARCHIVE_KEY} with {UBUNTU_KEYRING_DEB}'s keyring (gpgv said:\n{status})"
+            )
+        (work / "gnupg").mkdir(mode=0o700)
+        exported = _step(
+            f"exporting {UBUNTU_ARCHIVE_KEY}",
+            [
+                "gpg",
+                "--homedir",
+                str(work / "gnupg"),
+                "--batch",
+                "--no-default-keyring",
+                "--keyring",
+                str(shipped),
+                "--export",
+                UBUNTU_ARCHIVE_KEY,
+            ],
+        )
+        if not exported:
+            raise MachineError(f"Ubuntu keyring: gpg exported nothing for {UBUNTU_ARCHIVE_KEY}")
+        # Written aside, then renamed: another run may be building the same keyring.
+        partial = keyring.with_name(f"{keyring.name}.{os.getpid()}.partial")
+        partial.write_bytes(exported)
+        partial.rename(keyring)
+    return keyring
+
+
+def _download(url: str, target: pathlib.Path) -> pathlib.Path:
+    """Fetch `url` into `target` on the host; return `target`."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            target.write_bytes(response.read())
+    except OSError as e:
+        raise MachineError(f"Ubuntu keyring: downloading {url} failed: {e}") from e
+    return target
+
+
+def _step(what: str, command: list[str], *, check: bool = True) -> bytes:
+    """Run one step of the keyring check; return its standard output."""
+    try:
+        result = subprocess.run(command, capture_output=True)
+    except OSError as e:
+        raise MachineError(f"Ubuntu keyring: {what} failed: {e}") from e
+    if check and result.returncode != 0:
+        error = result.stderr.decode(errors="replace")
+        raise MachineError(f"Ubuntu keyring: {what} failed ({' '.join(command)}):\n{error}")
+    return result.stdout
 
 
 @contextlib.contextmanager
@@ -321,6 +447,11 @@ class Machine:
             if os.path.ismount(root):
                 subprocess.run(["umount", str(root)], check=True)
             _remove_tree(scratch)
+
+    @property
+    def release(self) -> str:
+        """The machine's release codename (jammy, noble, bookworm), from its /etc/os-release."""
+        return _codename(self.run("cat", "/etc/os-release").stdout, self.name)
 
     def changes(self, inside: str) -> pathlib.Path:
         """Return the host path of what the machine itself wrote under `inside` (its layer)."""
