@@ -14,18 +14,18 @@ import shutil
 import socket
 import subprocess
 
-import node_exporter
 import pytest
+from node_exporter import exporter
 
 pytestmark = pytest.mark.skipif(
-    not shutil.which(node_exporter.BINARY),
+    not shutil.which(exporter.BINARY),
     reason="needs the prometheus-node-exporter package (apt install prometheus-node-exporter)",
 )
 
 
 def fail(*args: str, user: str | None = None) -> list[str]:
     """Run the exporter until it exits; return what it logged, oldest line first."""
-    command = [node_exporter.BINARY, *args]
+    command = [exporter.BINARY, *args]
     if user:
         # As the packaged unit runs it: an unprivileged user without capabilities.
         command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *command]
@@ -40,7 +40,7 @@ def test_a_taken_port_is_named_with_the_cause(port):
         held.listen()
         log = fail(f"--web.listen-address=127.0.0.1:{port}")
 
-    reason = node_exporter.failure_reason(log)
+    reason = exporter.failure_reason(log)
 
     assert reason == (
         f"prometheus-node-exporter cannot listen on 127.0.0.1:{port}: address already in use"
@@ -61,7 +61,7 @@ def test_a_collector_s_complaint_from_the_next_attempt_is_not_taken_for_the_caus
         i for i, line in enumerate(second) if "level=error collector=diskstats" in line
     )
 
-    reason = node_exporter.failure_reason(first + second[: complaint + 1])
+    reason = exporter.failure_reason(first + second[: complaint + 1])
 
     assert reason == (
         f"prometheus-node-exporter cannot listen on 127.0.0.1:{port}: address already in use"
@@ -71,7 +71,7 @@ def test_a_collector_s_complaint_from_the_next_attempt_is_not_taken_for_the_caus
 def test_an_unknown_flag_is_quoted():
     log = fail("--no-such-flag")
 
-    reason = node_exporter.failure_reason(log)
+    reason = exporter.failure_reason(log)
 
     assert reason == "prometheus-node-exporter failed to start: unknown long flag '--no-such-flag'"
 
@@ -85,7 +85,7 @@ def test_a_collector_that_cannot_be_created_gives_the_panic_not_its_trace(port):
         "--collector.filesystem.mount-points-exclude=^/b",
     )
 
-    reason = node_exporter.failure_reason(log)
+    reason = exporter.failure_reason(log)
 
     assert reason.startswith(
         "prometheus-node-exporter failed to start: Couldn't create metrics handler: "
@@ -111,6 +111,6 @@ def test_a_low_port_without_the_capability_is_permission_denied():
     # The kernel checks the capability before whether the port is free: any low port will do.
     log = fail("--web.listen-address=127.0.0.1:1", user="prometheus")
 
-    reason = node_exporter.failure_reason(log)
+    reason = exporter.failure_reason(log)
 
     assert reason == "prometheus-node-exporter cannot listen on 127.0.0.1:1: permission denied"
