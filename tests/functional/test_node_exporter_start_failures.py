@@ -2,7 +2,8 @@
 
 The charm reads these lines from the journal (tests/machine covers that path on a real
 systemd); here the real `prometheus-node-exporter` fails the ways a lab meets, and the reason the
-charm would show is checked against its own output.
+charm would show is checked against its own output. A taken port is said with the process that
+holds it, found in this machine's real /proc.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
-from node_exporter import exporter
+from node_exporter import exporter, ports
 
 pytestmark = pytest.mark.skipif(
     not shutil.which(exporter.BINARY),
@@ -34,12 +37,76 @@ def fail(*args: str, user: str | None = None) -> list[str]:
     return (result.stdout + result.stderr).splitlines()
 
 
+@pytest.fixture
+def holder(port: int, tmp_path: pathlib.Path) -> Iterator[subprocess.Popen[str]]:
+    """A process of the test's own that listens on `port`, named as the collector's exporter is.
+
+    It is Python under the name node_exporter (a link to the interpreter), so that the kernel
+    gives it that name, as it does the node-exporter snap's binary.
+    """
+    program = tmp_path / "node_exporter"
+    program.symlink_to(sys.executable)
+    listen = (
+        "import socket, sys, time\n"
+        "s = socket.socket()\n"
+        f"s.bind(('127.0.0.1', {port}))\n"
+        "s.listen()\n"
+        "print('listening', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    process = subprocess.Popen([str(program), "-c", listen], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "listening\n"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_port_taken_by_another_process_names_it_and_its_pid(port, holder):
+    log = fail(f"--web.listen-address=127.0.0.1:{port}")
+
+    reason = exporter.failure_reason(log)
+
+    # How it ends depends on where this test runs: the remedy names the systemd service the
+    # process runs in, if any (a CI runner's), else the process.
+    assert reason.startswith(f"port {port} is taken by node_exporter (pid {holder.pid}"), reason
+    assert "set this charm's port, or stop " in reason
+
+
+def test_the_holder_of_a_port_is_read_from_this_machine_s_proc(port, holder):
+    found = ports.holder(port)
+
+    assert found is not None
+    assert (found.pid, found.name) == (holder.pid, "node_exporter")
+
+
+def test_an_ipv6_listener_of_this_process_is_found(port):
+    with socket.socket(socket.AF_INET6) as held:
+        try:
+            held.bind(("::1", port))
+        except OSError as e:
+            pytest.skip(f"no IPv6 loopback here: {e}")
+        held.listen()
+
+        found = ports.holder(port)
+
+    assert found is not None
+    assert found.pid == os.getpid()
+
+
+def test_a_free_port_has_no_holder(port):
+    assert ports.holder(port) is None
+
+
 def test_a_taken_port_is_named_with_the_cause(port):
     with socket.socket() as held:
         held.bind(("127.0.0.1", port))
         held.listen()
         log = fail(f"--web.listen-address=127.0.0.1:{port}")
 
+    # Read once the port is free again: nobody to name, the exporter's own words.
     reason = exporter.failure_reason(log)
 
     assert reason == (

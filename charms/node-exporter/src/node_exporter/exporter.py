@@ -3,7 +3,9 @@
 Starting. The packaged unit is `Type=simple` with `Restart=on-failure`, so `systemctl start`
 succeeds even for an exporter that dies at once (its port taken, say). `start` and `restart`
 therefore wait, within the hook, until the exporter answers `GET /metrics` or systemd shows it
-died, and say why from the exporter's own log (lab_monitoring.packaged_service).
+died, and say why from the exporter's own log (lab_monitoring.packaged_service). A port that is
+taken is said with the process that holds it (`ports`): on a machine where Canonical's
+opentelemetry-collector runs, its own node exporter already listens on :9100.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from collections.abc import Sequence
 
 from lab_monitoring import loopback, packaged_service, packages
 
-from . import flags
+from . import flags, ports
 
 PACKAGE = "prometheus-node-exporter"
 SERVICE = "prometheus-node-exporter"
 CHARM = "node-exporter"
 BINARY = "prometheus-node-exporter"
+# The snaps of Canonical's opentelemetry-collector charm: it runs node-exporter's alongside its
+# own (canonical/opentelemetry-collector-operator, src/snap_management.py).
+COLLECTOR_SNAPS = ("node-exporter", "opentelemetry-collector")
 # The help line every collector registers, in node_exporter 1.3.1 and 1.5.0 alike
 # (collector/collector.go, registerCollector): "Enable the %s collector (default: %s)."
 _HELP_LINE = re.compile(
@@ -27,6 +32,7 @@ _HELP_LINE = re.compile(
 )
 # The Go error for a port that cannot be bound: "listen tcp :80: bind: permission denied".
 _LISTEN_ERROR = re.compile(r"listen tcp (?P<host>\S*?):(?P<port>\d+): bind: (?P<why>.+)")
+_IN_USE = "address already in use"
 # kingpin's refusal of the command line, printed before any logging starts.
 _USAGE_ERROR = re.compile(r"\S+: error: (?P<why>.+?)(?:, try --help)?")
 
@@ -128,7 +134,10 @@ def stop() -> None:
 
 
 def failure_reason(log: Sequence[str]) -> str:
-    """Say in one line why the exporter died, from its own log lines (oldest first)."""
+    """Say in one line why the exporter died, from its own log lines (oldest first).
+
+    A port found taken is said with the process that holds it now, if one does.
+    """
     # A Go panic (a collector that cannot be created) ends with a goroutine trace: the reason
     # is on the "panic: " line above it.
     panics = [line for line in log if line.startswith("panic: ")]
@@ -146,8 +155,26 @@ def failure_reason(log: Sequence[str]) -> str:
         text = fields.get("err") or fields.get("msg") or line.strip()
         listen = _LISTEN_ERROR.search(text)
         if listen:
+            taken = _taken(int(listen["port"])) if listen["why"] == _IN_USE else ""
             where = f"{listen['host']}:{listen['port']}"
-            return f"{SERVICE} cannot listen on {where}: {listen['why']}"
+            return taken or f"{SERVICE} cannot listen on {where}: {listen['why']}"
         usage = _USAGE_ERROR.fullmatch(text)
         return f"{SERVICE} failed to start: {usage['why'] if usage else text}"
     return f"{SERVICE} failed to start (see journalctl -u {SERVICE})"
+
+
+def _taken(port: int) -> str:
+    """Say who holds `port` and what the operator can do about it; "" if nothing listens now."""
+    holder = ports.holder(port)
+    if holder is None:
+        return ""
+    if holder.pid is None:
+        who, remedy = "a process not visible from this machine", "free the port"
+    elif holder.snap in COLLECTOR_SNAPS:
+        who = f"{holder.name} (pid {holder.pid}) of snap {holder.snap} (opentelemetry-collector)"
+        remedy = "do not attach node-exporter where the collector runs"
+    elif holder.unit:
+        who, remedy = f"{holder.name} (pid {holder.pid}, {holder.unit})", f"stop {holder.unit}"
+    else:
+        who, remedy = f"{holder.name} (pid {holder.pid})", f"stop {holder.name}"
+    return f"port {port} is taken by {who}: set this charm's port, or {remedy}"

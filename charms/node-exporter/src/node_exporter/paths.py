@@ -1,4 +1,4 @@
-"""Where the workload's files live: the Debian/Ubuntu package's layout by default."""
+"""Where the workload's files live: the Debian/Ubuntu package's layout and the machine's /proc."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ class Paths:
     claims: Path = Path("/var/lib/node-exporter-charm/claims")
     # Juju's unit agent directories; None (or absent) means no staleness check.
     agents: Path | None = Path("/var/lib/juju/agents")
+    # The kernel's view of sockets and processes (who holds a port).
+    proc: Path = Path("/proc")
 
 
 PATHS = Paths()
