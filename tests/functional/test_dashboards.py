@@ -25,9 +25,9 @@ from typing import Any
 
 import loopback
 import metrics_endpoint
-import node_exporter
 import pytest
 import scrape
+from node_exporter import exporter, flags
 
 DASHBOARDS = sorted((Path(__file__).parents[2] / "charms/grafana/src/dashboards").glob("*.json"))
 DATASOURCE = "${datasource}"
@@ -212,15 +212,15 @@ def lab(
     wait_for: Callable[..., Any],
 ) -> Iterator[Any]:
     """A Prometheus scraping itself and a real node exporter as a deployed lab does."""
-    if not shutil.which(node_exporter.BINARY):
+    if not shutil.which(exporter.BINARY):
         pytest.skip("needs the prometheus-node-exporter package")
     tmp = tmp_path_factory.mktemp("lab")
     port = loopback.free_port()
     # The charm's flags, but on the loopback interface only.
-    args = node_exporter.flags(port=port, collectors={}, log_level="info")
+    args = flags.render(port=port, collectors={}, log_level="info")
     args[0] = f"--web.listen-address=127.0.0.1:{port}"
     url = f"http://127.0.0.1:{port}/metrics"
-    with run_process([node_exporter.BINARY, *args], url, tmp / "exporter.log"):
+    with run_process([exporter.BINARY, *args], url, tmp / "exporter.log"):
         topology = metrics_endpoint.Topology(
             "lab", UUID, "node-exporter", NODE_UNIT, "node-exporter"
         )

@@ -31,9 +31,9 @@ from typing import Any
 
 import loopback
 import metrics_endpoint
-import node_exporter
 import pytest
 import yaml
+from node_exporter import exporter
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("promtool") and shutil.which("prometheus")),
@@ -315,7 +315,7 @@ def exporter_with_filesystems(
         )
     port = loopback.free_port()
     script.append(
-        f"exec {node_exporter.BINARY} --web.listen-address=127.0.0.1:{port}"
+        f"exec {exporter.BINARY} --web.listen-address=127.0.0.1:{port}"
         f" --path.procfs={procfs} --collector.disable-defaults"
         " --collector.filesystem --collector.meminfo"
     )
@@ -342,7 +342,7 @@ def static_job(name: str, port: int, unit: str, app: str = "node-exporter") -> d
 
 
 def namespaces_work() -> bool:
-    if not (shutil.which("unshare") and shutil.which(node_exporter.BINARY)):
+    if not (shutil.which("unshare") and shutil.which(exporter.BINARY)):
         return False
     probe = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True

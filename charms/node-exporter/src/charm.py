@@ -3,9 +3,9 @@
 
 Every event that can change what the machine's exporter should be doing runs one `_reconcile`:
 install the package, record this unit's claim on the exporter, and, in the unit that owns the
-machine's exporter (see node_exporter's docstring on sharing), write the flags and start or
-restart it only when needed; then tell Prometheus where to scrape. Status is decided in one
-place, `_on_collect_status`.
+machine's exporter (see node_exporter.sharing), write the flags and start or restart it only
+when needed; then tell Prometheus where to scrape. Status is decided in one place,
+`_on_collect_status`.
 
 Only the owner starts or restarts the exporter. So when a start fails, the owner remembers why
 and with which flags, and no hook (the owner's, or another unit's on the same machine) starts
@@ -15,7 +15,6 @@ not running and which unit runs it, whose status has the cause.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -25,8 +24,9 @@ import ops
 from lab_monitoring import packaged_service, status
 from lab_monitoring.interfaces import prometheus_scrape
 
+import config
 import metrics_endpoint
-import node_exporter
+from node_exporter import exporter, flags, sharing
 
 logger = logging.getLogger(__name__)
 
@@ -35,34 +35,6 @@ METRICS_ENDPOINT = prometheus_scrape.DEFAULT_ENDPOINT
 # update-status) until its flags change or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 Health = packaged_service.Health
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class NodeExporterConfig:
-    """The charm's config options, validated; each error names the option and the value."""
-
-    port: int = 9100
-    collectors: str = ""
-    log_level: str = "info"
-
-    def __post_init__(self) -> None:
-        # Ports below 1024 work: node_exporter.allow_low_ports gives the service the capability.
-        if not 0 < self.port < 65536:
-            raise ValueError(f"port: {self.port} is not a port number (1-65535)")
-        try:
-            node_exporter.parse_collectors(self.collectors)
-        except node_exporter.InvalidError as e:
-            raise ValueError(f"collectors: {e}") from None
-        if self.log_level not in node_exporter.LOG_LEVELS:
-            raise ValueError(
-                f"log-level: {json.dumps(self.log_level)} is not one of"
-                f" {', '.join(node_exporter.LOG_LEVELS)}"
-            )
-
-    @property
-    def switches(self) -> dict[str, bool]:
-        """The collectors to switch on (True) or off (False)."""
-        return node_exporter.parse_collectors(self.collectors)
 
 
 class NodeExporterCharm(ops.CharmBase):
@@ -93,27 +65,27 @@ class NodeExporterCharm(ops.CharmBase):
 
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, the flags, the service and relation data in line with Juju."""
-        if not node_exporter.installed():
+        if not exporter.installed():
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.
-            self.unit.status = ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}")
+            self.unit.status = ops.MaintenanceStatus(f"installing {exporter.PACKAGE}")
             try:
-                node_exporter.install()
-            except node_exporter.InstallError as e:
+                exporter.install()
+            except exporter.InstallError as e:
                 # Usually the network or the archive; the next hook (update-status) tries again.
-                logger.error("apt could not install %s: %s", node_exporter.PACKAGE, e)
-                message = f"could not install {node_exporter.PACKAGE} (retrying): {e}"
+                logger.error("apt could not install %s: %s", exporter.PACKAGE, e)
+                message = f"could not install {exporter.PACKAGE} (retrying): {e}"
                 self._halted = ops.BlockedStatus(status.one_line(message))
                 return
-        version = node_exporter.version()
+        version = exporter.version()
         if version:
             self.unit.set_workload_version(version)
-        config = self._config()
-        if config is None or self._unknown_collectors(config):
+        options = self._config()
+        if options is None or self._unknown_collectors(options):
             return  # collect-status says why; nothing is written
 
-        args = self._args(config)
-        owner = node_exporter.claim(self.unit.name, args)
+        args = options.args
+        owner = sharing.claim(self.unit.name, args)
         is_owner = owner.unit == self.unit.name
         if is_owner:
             self._run_exporter(owner.args)
@@ -121,19 +93,19 @@ class NodeExporterCharm(ops.CharmBase):
         # machine, only the owner publishes the address. A unit of another application with the
         # same settings publishes too, since its application may feed another Prometheus.
         shares = owner.application != self.app.name and owner.args == tuple(args)
-        self._open_port(config.port if is_owner else None)
-        self._publish(config, address=is_owner or shares)
+        self._open_port(options.port if is_owner else None)
+        self._publish(options, address=is_owner or shares)
 
     def _run_exporter(self, args: tuple[str, ...]) -> None:
         """Write the flags and (re)start the exporter if needed: the owner's job alone."""
-        changed = node_exporter.write_flags(args)
+        changed = flags.write(args)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
-        changed |= node_exporter.allow_low_ports(node_exporter.port_of(args))
-        health = node_exporter.health()
+        changed |= exporter.allow_low_ports(flags.port_of(args))
+        health = exporter.health()
         if health in (Health.STOPPED, Health.FAILING):
-            self._start(node_exporter.start, args)
+            self._start(exporter.start, args)
         elif changed:
-            self._start(node_exporter.restart, args)
+            self._start(exporter.restart, args)
         elif health is Health.UP:
             # Serving (systemd or an operator started it): an earlier failure has passed.
             self._start_guard.forget()
@@ -148,24 +120,24 @@ class NodeExporterCharm(ops.CharmBase):
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         """Give up this unit's claim: stop the exporter if it was the last, else hand it over."""
-        owner = node_exporter.release(self.unit.name)
+        owner = sharing.release(self.unit.name)
         if owner is None:
-            node_exporter.stop()
-            removed = f"{node_exporter.SERVICE} stopped and disabled"
+            exporter.stop()
+            removed = f"{exporter.SERVICE} stopped and disabled"
             self._halted = ops.MaintenanceStatus(f"removing: {removed}")
             return
-        removed = f"{owner.unit} runs {node_exporter.SERVICE} now"
+        removed = f"{owner.unit} runs {exporter.SERVICE} now"
         self._halted = ops.MaintenanceStatus(f"removing: {removed}")
         # If this unit owned the exporter, its successor's flags apply from now on; otherwise
         # they are the flags in place already, and nothing changes.
-        changed = node_exporter.write_flags(owner.args)
-        changed |= node_exporter.allow_low_ports(node_exporter.port_of(owner.args))
+        changed = flags.write(owner.args)
+        changed |= exporter.allow_low_ports(flags.port_of(owner.args))
         if not changed:
             return
         logger.info("the exporter passes to %s, with its settings", owner.unit)
         try:
-            node_exporter.restart()
-        except node_exporter.StartError as e:
+            exporter.restart()
+        except exporter.StartError as e:
             # This unit is going away; the successor tries once more at its next hook, and
             # reports the cause if that fails too.
             logger.error("%s, with the settings of %s", e, owner.unit)
@@ -175,80 +147,74 @@ class NodeExporterCharm(ops.CharmBase):
             # Removing (say what it did, never Blocked), or the install failed.
             event.add_status(self._halted)
             return
-        if not node_exporter.installed():
-            event.add_status(ops.MaintenanceStatus(f"installing {node_exporter.PACKAGE}"))
+        if not exporter.installed():
+            event.add_status(ops.MaintenanceStatus(f"installing {exporter.PACKAGE}"))
             return
         try:
-            config = self.load_config(NodeExporterConfig)
+            options = self.load_config(config.NodeExporterConfig)
         except ValueError as e:
             event.add_status(ops.BlockedStatus(str(e)))
             return
-        unknown = self._unknown_collectors(config)
+        unknown = self._unknown_collectors(options)
         if unknown:
             event.add_status(ops.BlockedStatus(unknown))
             return
-        owners = node_exporter.live_claims(self.unit.name)
+        owners = sharing.live_claims(self.unit.name)
         owner = owners[0] if owners else None
-        health = node_exporter.health()
+        health = exporter.health()
         if health in (Health.STOPPED, Health.FAILING):
             # Whatever instant of systemd's restart loop this is: the cause, not "starting".
             event.add_status(ops.BlockedStatus(status.one_line(self._not_running(owner, health))))
         elif health is Health.STARTING:
-            event.add_status(ops.WaitingStatus(f"{node_exporter.SERVICE} is starting"))
+            event.add_status(ops.WaitingStatus(f"{exporter.SERVICE} is starting"))
         if owner is None or owner.unit == self.unit.name:
-            event.add_status(ops.ActiveStatus(f"exporting on :{config.port}"))
-        elif owner.args == tuple(self._args(config)):
+            event.add_status(ops.ActiveStatus(f"exporting on :{options.port}"))
+        elif owner.args == tuple(options.args):
             event.add_status(
-                ops.ActiveStatus(f"exporting on :{config.port} (run by {owner.unit})")
+                ops.ActiveStatus(f"exporting on :{options.port} (run by {owner.unit})")
             )
         else:
             event.add_status(
                 ops.BlockedStatus(
                     f"{owner.unit} runs this machine's exporter with other settings"
-                    f" (:{node_exporter.port_of(owner.args)}); give both the same port,"
+                    f" (:{flags.port_of(owner.args)}); give both the same port,"
                     " collectors and log-level"
                 )
             )
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _not_running(self, owner: node_exporter.Claim | None, health: Health) -> str:
+    def _not_running(self, owner: sharing.Claim | None, health: Health) -> str:
         """Say why the exporter is not running, as far as this unit knows."""
         state = "keeps failing" if health is Health.FAILING else "is not running"
         if owner is not None and owner.unit != self.unit.name:
             # Only the owner starts it, and the owner's status says why it did not come up.
-            return f"{node_exporter.SERVICE} {state}: {owner.unit} starts it (see its status)"
+            return f"{exporter.SERVICE} {state}: {owner.unit} starts it (see its status)"
         return self._start_guard.failure or (
-            f"{node_exporter.SERVICE} {state} (see journalctl -u {node_exporter.SERVICE})"
+            f"{exporter.SERVICE} {state} (see journalctl -u {exporter.SERVICE})"
         )
 
-    def _config(self) -> NodeExporterConfig | None:
+    def _config(self) -> config.NodeExporterConfig | None:
         try:
-            return self.load_config(NodeExporterConfig)
+            return self.load_config(config.NodeExporterConfig)
         except ValueError:
             return None
 
-    def _unknown_collectors(self, config: NodeExporterConfig) -> str:
+    def _unknown_collectors(self, options: config.NodeExporterConfig) -> str:
         """Say which configured collectors the installed exporter does not know ("" if none)."""
-        if not config.switches:
+        if not options.switches:
             return ""
-        known = node_exporter.known_collectors()
+        known = exporter.known_collectors()
         if not known:
-            return f"collectors: cannot list the collectors of {node_exporter.BINARY} (--help)"
-        unknown = [name for name in config.switches if name not in known]
+            return f"collectors: cannot list the collectors of {exporter.BINARY} (--help)"
+        unknown = [name for name in options.switches if name not in known]
         if not unknown:
             return ""
         names = ", ".join(json.dumps(name) for name in unknown)
         verb = "is not a collector" if len(unknown) == 1 else "are not collectors"
-        version = node_exporter.version() or "?"
+        version = exporter.version() or "?"
         return (
-            f"collectors: {names} {verb} of node_exporter {version}"
-            f" (see {node_exporter.BINARY} --help)"
-        )
-
-    def _args(self, config: NodeExporterConfig) -> list[str]:
-        return node_exporter.flags(
-            port=config.port, collectors=config.switches, log_level=config.log_level
+            f"collectors: {names} {verb} of node_exporter {version} (see {exporter.BINARY} --help)"
         )
 
     def _open_port(self, port: int | None) -> None:
@@ -262,12 +228,12 @@ class NodeExporterCharm(ops.CharmBase):
         except ops.ModelError as e:
             logger.warning("could not open port %s, will retry: %s", port, e)
 
-    def _publish(self, config: NodeExporterConfig, *, address: bool) -> None:
+    def _publish(self, options: config.NodeExporterConfig, *, address: bool) -> None:
         """Write the scrape job and rules (leader) and this unit's address (if it serves)."""
         topology = prometheus_scrape.Topology.of(self)
         prometheus_scrape.publish(
             self,
-            metrics_endpoint.jobs(config.port),
+            metrics_endpoint.jobs(options.port),
             rules=metrics_endpoint.alert_rules(topology),
             serves=address,
         )

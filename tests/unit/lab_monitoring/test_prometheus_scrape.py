@@ -115,3 +115,33 @@ def test_a_topology_that_could_break_promql_is_refused(field, value):
 
     with pytest.raises(ValueError, match="not a"):
         prometheus_scrape.Topology(**names)
+
+
+def test_a_unit_publishes_its_relation_s_ingress_address(ctx):
+    Demo.serves = True
+    relation = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
+    network = testing.Network("metrics-endpoint", ingress_addresses=["10.0.0.5"])
+    state = testing.State(model=MODEL, leader=True, relations=[relation], networks={network})
+
+    out = ctx.run(ctx.on.relation_joined(relation), state)
+
+    published = out.get_relation(relation.id).local_unit_data
+    assert {k: v for k, v in published.items() if k.startswith("prometheus_scrape_")} == {
+        "prometheus_scrape_unit_name": "demo/0",
+        "prometheus_scrape_unit_address": "10.0.0.5",
+    }
+
+
+def test_a_unit_without_an_ingress_address_yet_publishes_its_name_and_warns(ctx, caplog):
+    Demo.serves = True
+    relation = testing.Relation("metrics-endpoint", remote_app_name="prometheus")
+    network = testing.Network("metrics-endpoint", ingress_addresses=[])
+    state = testing.State(model=MODEL, leader=True, relations=[relation], networks={network})
+
+    out = ctx.run(ctx.on.relation_joined(relation), state)
+
+    published = out.get_relation(relation.id).local_unit_data
+    assert {k: v for k, v in published.items() if k.startswith("prometheus_scrape_")} == {
+        "prometheus_scrape_unit_name": "demo/0"
+    }
+    assert "no ingress address yet" in caplog.text

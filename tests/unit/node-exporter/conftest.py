@@ -11,9 +11,10 @@ from ops import testing
 
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch) -> FakeMachine:
-    """One machine, swapped in for the workload module."""
+    """One machine, swapped in for the workload modules the charm calls."""
     fake = FakeMachine()
-    monkeypatch.setattr("charm.node_exporter", fake)
+    for name, module in fake.modules().items():
+        monkeypatch.setattr(f"charm.{name}", module)
     return fake
 
 

@@ -1,17 +1,19 @@
 """Test doubles and helpers for the node-exporter charm's ops.testing tests.
 
-The workload module is swapped for `FakeMachine`, which keeps the machine's flags file, its
-claims and its service in memory and counts every write, start, restart and stop, so a test can
-say exactly what a hook did. One fake is one machine: two Contexts (two units, as two principals
-placed together give) running hooks against the same fake share its exporter, as they would
-share the real one. The pure parts (flag rendering, collector parsing, owner order) are the real
-module's; the real module's file handling is tested in tests/functional.
+The workload modules the charm calls (node_exporter.exporter, .flags and .sharing) are swapped
+for small fakes around one `FakeMachine`, which keeps the machine's flags file, its claims and
+its service in memory and counts every write, start, restart and stop, so a test can say exactly
+what a hook did. One fake is one machine: two Contexts (two units, as two principals placed
+together give) running hooks against the same fake share its exporter, as they would share the
+real one. The pure parts (flag rendering, collector parsing, owner order) are the real modules';
+the real modules' file and service handling is tested in tests/functional and tests/machine.
 """
 
 from __future__ import annotations
 
 import pathlib
 import sys
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,9 +21,10 @@ CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "node-exporter"
 sys.path.insert(0, str(CHARM_DIR / "src"))
 
 import charm  # noqa: E402
-import node_exporter  # noqa: E402
-from lab_monitoring.packaged_service import Health  # noqa: E402
+from node_exporter import exporter, flags, sharing  # noqa: E402
 from ops import testing  # noqa: E402
+
+Health = exporter.Health
 
 UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
 MODEL = testing.Model(name="lab", uuid=UUID)
@@ -40,19 +43,7 @@ COLLECTORS = {
 
 
 class FakeMachine:
-    """An in-memory stand-in for the `node_exporter` workload module: one machine."""
-
-    InvalidError = node_exporter.InvalidError
-    InstallError = node_exporter.InstallError
-    StartError = node_exporter.StartError
-    Claim = node_exporter.Claim
-    LOG_LEVELS = node_exporter.LOG_LEVELS
-    PACKAGE = node_exporter.PACKAGE
-    SERVICE = node_exporter.SERVICE
-    BINARY = node_exporter.BINARY
-    parse_collectors = staticmethod(node_exporter.parse_collectors)
-    flags = staticmethod(node_exporter.flags)
-    port_of = staticmethod(node_exporter.port_of)
+    """One machine in memory: its package, binary, service, flags file and claims."""
 
     def __init__(self) -> None:
         self.is_installed = True
@@ -72,6 +63,34 @@ class FakeMachine:
         self.writes: list[tuple[Any, ...]] = []
         self.actions: list[str] = []
 
+    def modules(self) -> dict[str, Any]:
+        """The fakes of the workload modules, by the names charm.py imports them as."""
+        return {
+            "exporter": types.SimpleNamespace(
+                PACKAGE=exporter.PACKAGE,
+                SERVICE=exporter.SERVICE,
+                BINARY=exporter.BINARY,
+                InstallError=exporter.InstallError,
+                StartError=exporter.StartError,
+                installed=self.installed,
+                install=self.install,
+                version=self.version,
+                known_collectors=self.known_collectors,
+                health=self.health,
+                start=self.start,
+                restart=self.restart,
+                allow_low_ports=self.allow_low_ports,
+                stop=self.stop,
+            ),
+            "flags": types.SimpleNamespace(port_of=flags.port_of, write=self.write_flags),
+            "sharing": types.SimpleNamespace(
+                Claim=sharing.Claim,
+                claim=self.claim,
+                release=self.release,
+                live_claims=self.live_claims,
+            ),
+        }
+
     # Package and binary
     def installed(self) -> bool:
         return self.is_installed
@@ -79,7 +98,7 @@ class FakeMachine:
     def install(self) -> None:
         self.actions.append("install")
         if self.install_error:
-            raise node_exporter.InstallError(self.install_error)
+            raise exporter.InstallError(self.install_error)
         self.is_installed = True
         # The package's postinst enables and starts the service with its own (empty) flags.
         self.is_running = True
@@ -90,7 +109,7 @@ class FakeMachine:
     def known_collectors(self) -> dict[str, bool]:
         return dict(self.collectors) if self.is_installed else {}
 
-    # Flags
+    # The flags file
     def write_flags(self, args: Sequence[str]) -> bool:
         if list(args) == self.args:
             return False
@@ -99,20 +118,20 @@ class FakeMachine:
         return True
 
     # Sharing
-    def claim(self, unit: str, args: Sequence[str]) -> node_exporter.Claim:
+    def claim(self, unit: str, args: Sequence[str]) -> sharing.Claim:
         if self.claims.get(unit) != tuple(args):
             self.claims[unit] = tuple(args)
             self.writes.append(("claim", unit))
         return self.live_claims(unit)[0]
 
-    def release(self, unit: str) -> node_exporter.Claim | None:
+    def release(self, unit: str) -> sharing.Claim | None:
         self.claims.pop(unit, None)
         left = self.live_claims()
         return left[0] if left else None
 
-    def live_claims(self, me: str | None = None) -> list[node_exporter.Claim]:
-        found = [node_exporter.Claim(unit, args) for unit, args in self.claims.items()]
-        return sorted(found, key=node_exporter.Claim.sort_key)
+    def live_claims(self, me: str | None = None) -> list[sharing.Claim]:
+        found = [sharing.Claim(unit, args) for unit, args in self.claims.items()]
+        return sorted(found, key=sharing.Claim.sort_key)
 
     # Service
     def health(self) -> Health:
@@ -130,7 +149,7 @@ class FakeMachine:
         self.crashing = self.start_outcome not in (None, "slow")
         self.is_running = not self.crashing
         if self.crashing:
-            raise node_exporter.StartError(str(self.start_outcome))
+            raise exporter.StartError(str(self.start_outcome))
         return self.start_outcome is None
 
     def start(self) -> bool:

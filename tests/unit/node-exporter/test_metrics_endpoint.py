@@ -1,4 +1,9 @@
-"""metrics-endpoint: the COS prometheus_scrape data this charm writes for Prometheus."""
+"""metrics-endpoint: this charm's own job and alert rules, as its leader publishes them.
+
+The wire format itself (metadata, each unit's address, a follower's share, an address not there
+yet) is lab_monitoring.interfaces.prometheus_scrape's, tested in
+tests/unit/lab_monitoring/test_prometheus_scrape.py.
+"""
 
 from __future__ import annotations
 
@@ -34,18 +39,6 @@ def unit_data(out: testing.State) -> dict[str, str]:
     return {k: v for k, v in data.items() if k.startswith("prometheus_scrape_")}
 
 
-def test_leader_publishes_topology_metadata(ctx, machine):
-    out = joined(ctx)
-
-    assert json.loads(app_data(out)["scrape_metadata"]) == {
-        "model": "lab",
-        "model_uuid": UUID,
-        "application": "node-exporter",
-        "unit": "node-exporter/0",
-        "charm_name": "node-exporter",
-    }
-
-
 def test_leader_publishes_one_job_for_every_units_address_on_the_port(ctx, machine):
     out = joined(ctx, config={"port": 9200})
 
@@ -56,24 +49,6 @@ def test_leader_publishes_one_job_for_every_units_address_on_the_port(ctx, machi
             "static_configs": [{"targets": ["*:9200"]}],
         }
     ]
-
-
-def test_unit_publishes_its_ingress_address_and_name(ctx, machine):
-    network = testing.Network("metrics-endpoint", ingress_addresses=["10.0.0.5"])
-
-    out = joined(ctx, networks={network})
-
-    assert unit_data(out) == {
-        "prometheus_scrape_unit_name": "node-exporter/0",
-        "prometheus_scrape_unit_address": "10.0.0.5",
-    }
-
-
-def test_non_leader_writes_no_application_data(ctx, machine):
-    out = joined(ctx, leader=False)
-
-    assert app_data(out) == {}
-    assert "prometheus_scrape_unit_address" in unit_data(out)
 
 
 def test_blocked_unit_publishes_nothing(ctx, machine):
@@ -150,12 +125,3 @@ def test_a_port_change_updates_the_published_job(ctx, machine):
 
     jobs = json.loads(app_data(out)["scrape_jobs"])
     assert jobs[0]["static_configs"] == [{"targets": ["*:9300"]}]
-
-
-def test_a_unit_without_an_ingress_address_yet_publishes_its_name_and_warns(ctx, machine, caplog):
-    network = testing.Network("metrics-endpoint", ingress_addresses=[])
-
-    out = joined(ctx, networks={network})
-
-    assert unit_data(out) == {"prometheus_scrape_unit_name": "node-exporter/0"}
-    assert "no ingress address yet" in caplog.text

@@ -47,7 +47,7 @@ options = st.fixed_dictionaries(
 def test_any_option_values_end_active_with_safe_flags_or_blocked_naming_the_option(config):
     machine = FakeMachine()
     ctx = testing.Context(charm.NodeExporterCharm)
-    with mock.patch.object(charm, "node_exporter", machine):
+    with mock.patch.multiple(charm, **machine.modules()):
         out = ctx.run(ctx.on.config_changed(), state(config=config))
 
     if isinstance(out.unit_status, testing.ActiveStatus):

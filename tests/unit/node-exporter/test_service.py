@@ -14,7 +14,12 @@ import pytest
 from node_exporter_testing import owner_and_successor, state, unit_ctx
 from ops import testing
 
-TAKEN = "prometheus-node-exporter cannot listen on :9100: address already in use"
+# What exporter.failure_reason says when the collector's own exporter holds the port.
+TAKEN = (
+    "port 9100 is taken by node_exporter (pid 4321) of snap node-exporter"
+    " (opentelemetry-collector): set this charm's port, or do not attach node-exporter"
+    " where the collector runs"
+)
 
 
 @pytest.fixture
