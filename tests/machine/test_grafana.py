@@ -2,7 +2,7 @@
 
 No registry here ships a Grafana package, and this tier builds none: installing Grafana, the
 packaged grafana-server unit and its start/restart/stop stay in tests/integration. What runs
-here is real: the charm's hooks (driven by juju.Unit, nothing patched), its workload module
+here is real: the charm's hooks (driven by juju.Unit, nothing patched), its workload package
 (`run_workload`), gpg, apt-get, dpkg, systemd as PID 1, file modes and owners at the real
 paths. apt.grafana.com is made unreachable on purpose (/etc/hosts points it at 127.0.0.1, where
 nothing listens on 443), so the outcome is the same on a host with full network (CI) and here.
@@ -33,9 +33,16 @@ GNUPG = "/root/lab-gnupg"
 NO_DEB = {"grafana-deb": "/dev/null"}
 
 
+WORKLOAD = (
+    "import json, pathlib\n"
+    "import grafana\n"
+    "from grafana import apt_source, ini, paths, provisioning, service\n"
+)
+
+
 def workload(machine: Machine, code: str) -> Any:
-    """Run a grafana.py step inside the machine; return what the code printed, as JSON."""
-    out = run_workload(machine, "grafana", "import grafana, json, pathlib\n" + code)
+    """Run steps of the grafana package inside the machine; return what they printed, as JSON."""
+    out = run_workload(machine, "grafana", WORKLOAD + code)
     return json.loads(out) if out.strip() else None
 
 
@@ -151,8 +158,8 @@ def test_a_key_that_is_not_grafanas_is_refused_with_nothing_written(machine: Mac
         machine,
         f"key = pathlib.Path({key!r}).read_bytes()\n"
         "try:\n"
-        "    grafana.install_from_repository(download=lambda url: key)\n"
-        "except grafana.KeyMismatchError as e:\n"
+        "    apt_source.install_from_repository(download=lambda url: key)\n"
+        "except apt_source.KeyMismatchError as e:\n"
         "    print(json.dumps(str(e)))\n",
     )
 
@@ -186,8 +193,8 @@ def test_the_pinned_key_gets_a_keyring_and_source_root_0644(machine: Machine):
 
     workload(
         machine,
-        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
-        f"grafana.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
     )
 
     assert stat(machine, KEYRING) == "644 root:root"
@@ -210,8 +217,8 @@ def test_an_unreachable_grafana_source_breaks_strict_apt_updates_on_the_machine(
     apt_grafana_unreachable(machine)
     workload(
         machine,
-        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
-        f"grafana.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
     )
 
     plain = machine.run("apt-get", "update", check=False)
@@ -242,17 +249,17 @@ def test_apt_failing_is_a_grafana_error_with_apts_reason_and_the_source_is_remov
 
     outcome = workload(
         machine,
-        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
         f"key = pathlib.Path({key!r}).read_bytes()\n"
         "try:\n"
-        "    grafana.install_from_repository(download=lambda url: key)\n"
+        "    apt_source.install_from_repository(download=lambda url: key)\n"
         "except grafana.GrafanaError as e:\n"
         "    print(json.dumps([type(e).__name__, str(e)]))\n",
     )
 
     assert outcome is not None
     kind, message = outcome
-    assert kind == "GrafanaError"
+    assert kind == "InstallError"
     assert message.startswith(
         "apt could not install grafana: E: Failed to fetch "
         "https://apt.grafana.com/dists/stable/InRelease"
@@ -294,8 +301,8 @@ def test_dashboards_on_a_fresh_machine_create_their_directories_and_files(machin
 
     changed = workload(
         machine,
-        f"first = grafana.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
-        f"again = grafana.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
+        f"first = provisioning.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
+        f"again = provisioning.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
         "print(json.dumps([first, again]))\n",
     )
 
@@ -376,7 +383,7 @@ def test_a_port_below_1024_gets_a_drop_in_systemd_reads(carrier: Machine):
 
     changed = workload(
         machine,
-        "print(json.dumps([grafana.allow_low_ports(80), grafana.allow_low_ports(80)]))\n",
+        "print(json.dumps([service.allow_low_ports(80), service.allow_low_ports(80)]))\n",
     )
 
     assert changed == [True, False]
@@ -391,9 +398,9 @@ def test_a_port_below_1024_gets_a_drop_in_systemd_reads(carrier: Machine):
 
 def test_moving_back_above_1024_removes_the_drop_in(carrier: Machine):
     machine = carrier
-    workload(machine, "grafana.allow_low_ports(80)\n")
+    workload(machine, "service.allow_low_ports(80)\n")
 
-    changed = workload(machine, "print(json.dumps(grafana.allow_low_ports(3000)))\n")
+    changed = workload(machine, "print(json.dumps(service.allow_low_ports(3000)))\n")
 
     assert changed is True
     assert not machine.path(DROPIN).exists()
@@ -404,9 +411,9 @@ def test_moving_back_above_1024_removes_the_drop_in(carrier: Machine):
 def test_stop_disables_the_unit_and_removes_the_drop_in(carrier: Machine):
     machine = carrier
     machine.run("systemctl", "enable", "grafana-server")
-    workload(machine, "grafana.allow_low_ports(80)\n")
+    workload(machine, "service.allow_low_ports(80)\n")
 
-    workload(machine, "grafana.stop()\n")
+    workload(machine, "service.stop()\n")
 
     enabled = machine.run("systemctl", "is-enabled", "grafana-server", check=False).stdout
     assert enabled.strip() == "disabled"
@@ -438,11 +445,11 @@ def test_files_with_secrets_are_root_grafana_0640_and_only_grafana_reads_them(ma
         "    basic_auth_user: str = 'scraper'\n"
         "    basic_auth_password: str = 'datasource-secret'\n"
         "    json_data: dict = dataclasses.field(default_factory=dict)\n"
-        "grafana.write_admin_password('admin-secret')\n"
-        "grafana.write_config(grafana.render_config(\n"
+        "ini.write_admin_password('admin-secret')\n"
+        "ini.write_config(ini.render_config(\n"
         "    port=3000, admin_user='admin', allow_anonymous_access=False,\n"
         "    anonymous_role='Viewer', root_url='', log_level='info'))\n"
-        "grafana.write_datasources(grafana.render_datasources([Source()]))\n",
+        "provisioning.write_datasources(provisioning.render_datasources([Source()]))\n",
     )
 
     secrets = {
