@@ -412,12 +412,12 @@ def test_not_a_key_is_refused():
         apt_source.check_key(b"<html>captive portal</html>")
 
 
-# --- the repository and apt -------------------------------------------------------------------
+# --- the repository, the pin and apt ----------------------------------------------------------
 
 
 def repository_files(where: paths.Paths) -> list[str]:
-    """Which of Grafana's apt files exist: source, keyring."""
-    named = {"source": where.apt_source, "keyring": where.keyring}
+    """Which of Grafana's apt files exist: source, keyring, pin."""
+    named = {"source": where.apt_source, "keyring": where.keyring, "pin": where.apt_preferences}
     return [name for name, path in named.items() if path.exists()]
 
 
@@ -426,13 +426,13 @@ def test_mismatching_download_installs_nothing(keys, where: paths.Paths, monkeyp
     monkeypatch.setattr(packages, "install", lambda *a, **k: pytest.fail("apt was called"))
 
     with pytest.raises(apt_source.KeyMismatchError):
-        apt_source.install_from_repository(download=lambda url: keys["other"][0])
+        apt_source.install_from_repository(12, download=lambda url: keys["other"][0])
 
     assert repository_files(where) == []
 
 
 @needs_gpg
-def test_matching_download_writes_keyring_and_source_before_apt_runs(
+def test_matching_download_writes_keyring_source_and_pin_before_apt_runs(
     keys, where: paths.Paths, monkeypatch
 ):
     key, fingerprint = keys["good"]
@@ -444,14 +444,15 @@ def test_matching_download_writes_keyring_and_source_before_apt_runs(
 
     monkeypatch.setattr(packages, "install", install)
 
-    apt_source.install_from_repository(download=lambda url: key)
+    apt_source.install_from_repository(13, download=lambda url: key)
 
-    assert installed == [("grafana", {}, ["source", "keyring"])]  # apt update first
+    assert installed == [("grafana", {}, ["source", "keyring", "pin"])]  # apt update first
     assert where.keyring.read_bytes() == key
     assert where.apt_source.read_text() == (
         f"deb [signed-by={where.keyring}] https://apt.grafana.com stable main\n"
     )
-    for path in (where.keyring, where.apt_source):
+    assert "Pin: version 13.*\n" in where.apt_preferences.read_text()
+    for path in (where.keyring, where.apt_source, where.apt_preferences):
         assert path.stat().st_mode & 0o777 == 0o644
 
 
@@ -466,12 +467,12 @@ def install_with_apt_failing(keys, monkeypatch, error: Exception) -> str:
     # charmlibs-apt's update, which lab_monitoring.packages.install runs first.
     monkeypatch.setattr(packages.apt, "update", update)
     with pytest.raises(apt_source.InstallError) as failed:
-        apt_source.install_from_repository(download=lambda url: key)
+        apt_source.install_from_repository(12, download=lambda url: key)
     return str(failed.value)
 
 
 @needs_gpg
-def test_apt_failing_removes_the_source_and_keyring_and_says_what_apt_said(
+def test_apt_failing_removes_the_source_keyring_and_pin_and_says_what_apt_said(
     keys, where: paths.Paths, monkeypatch
 ):
     # charmlibs-apt's update: `apt-get update --error-on=any`, output captured (stderr bytes);
@@ -527,7 +528,7 @@ def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, where: paths.P
     monkeypatch.setattr(subprocess, "run", run)
 
     with pytest.raises(apt_source.InstallError) as failed:
-        apt_source.install_from_repository(download=lambda url: key)
+        apt_source.install_from_repository(12, download=lambda url: key)
 
     assert (
         str(failed.value) == "apt could not install grafana: E: Unable to locate package grafana"
@@ -535,7 +536,11 @@ def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, where: paths.P
     assert repository_files(where) == []
 
 
-def test_a_deb_file_is_installed_by_path_without_an_update(tmp_path: Path, monkeypatch):
+def test_a_deb_file_is_installed_by_path_without_an_update_and_unpins_grafana(
+    where: paths.Paths, tmp_path: Path, monkeypatch
+):
+    apt_source.pin(12)
+    files.write(where.apt_source, apt_source.repository_line())
     installed = []
     monkeypatch.setattr(packages, "install", lambda package, **k: installed.append((package, k)))
     deb = tmp_path / "grafana_13.2.0_amd64.deb"
@@ -545,6 +550,7 @@ def test_a_deb_file_is_installed_by_path_without_an_update(tmp_path: Path, monke
 
     # A path with a slash is a file to apt-get, not a package name.
     assert installed == [(str(deb), {"update": False})]
+    assert repository_files(where) == []
 
 
 def test_a_deb_apt_refuses_is_an_error_naming_the_file(tmp_path: Path, where, monkeypatch):
@@ -562,9 +568,68 @@ def test_a_deb_apt_refuses_is_an_error_naming_the_file(tmp_path: Path, where, mo
     )
 
 
-def test_remove_repository_takes_source_and_keyring_and_minds_nothing_missing(
+def test_the_pin_holds_the_major_below_the_priority_that_would_downgrade(where: paths.Paths):
+    assert apt_source.pin(12) is True
+    assert apt_source.pin(12) is False
+
+    text = where.apt_preferences.read_text()
+    fields = dict(line.split(": ", 1) for line in text.splitlines())
+    assert fields["Package"] == "grafana"
+    assert fields["Pin"] == "version 12.*"
+    # apt_preferences(5): 990 < P < 1000 wins over the repository's 500 (and a Default-Release's
+    # 990) but never downgrades; from 1000 up apt would take an installed 13 back to 12.
+    assert 990 < int(fields["Pin-Priority"]) < 1000
+    assert apt_source.pin(13) is True
+    assert "Pin: version 13.*\n" in where.apt_preferences.read_text()
+
+
+needs_apt = pytest.mark.skipif(shutil.which("apt-cache") is None, reason="apt is not installed")
+
+
+@needs_apt
+def test_apt_reads_the_pin_without_a_complaint(where: paths.Paths):
+    apt_source.pin(12)
+
+    policy = subprocess.run(
+        [
+            "apt-cache",
+            f"-oDir::Etc::PreferencesParts={where.apt_preferences.parent}",
+            "-oDir::Etc::Preferences=/dev/null",
+            "policy",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert policy.returncode == 0, policy.stderr
+    assert policy.stderr == ""
+
+
+@needs_apt
+def test_apt_complains_about_a_broken_pin_so_the_check_above_can_fail(where: paths.Paths):
+    where.apt_preferences.parent.mkdir(parents=True)
+    where.apt_preferences.write_text("Package: grafana\nPin: version 12.*\nPin-Priority: x\n")
+
+    policy = subprocess.run(
+        [
+            "apt-cache",
+            f"-oDir::Etc::PreferencesParts={where.apt_preferences.parent}",
+            "-oDir::Etc::Preferences=/dev/null",
+            "policy",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert policy.stderr != ""
+
+
+def test_remove_repository_takes_source_keyring_and_pin_and_minds_nothing_missing(
     where: paths.Paths,
 ):
+    apt_source.pin(12)
     files.write(where.apt_source, apt_source.repository_line())
     files.write(where.keyring, b"key")
 
@@ -572,6 +637,14 @@ def test_remove_repository_takes_source_and_keyring_and_minds_nothing_missing(
     apt_source.remove_repository()
 
     assert repository_files(where) == []
+
+
+@pytest.mark.parametrize(
+    ("version", "major"),
+    [("12.3.1", 12), ("13.0.0+security-01", 13), ("1:10.4.3", 10), ("", None), ("grafana", None)],
+)
+def test_the_major_of_a_debian_version(version, major):
+    assert apt_source.major_of(version) == major
 
 
 def test_files_go_into_new_directories_mode_0755_whatever_the_umask(tmp_path: Path):

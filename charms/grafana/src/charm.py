@@ -84,7 +84,7 @@ class GrafanaCharm(ops.CharmBase):
             options = self.load_config(config.GrafanaConfig)
         except ValueError:
             return  # collect-status says which option is wrong; nothing is written.
-        self._halted = installation.ensure(self.model, self._stored)
+        self._halted = installation.ensure(self.model, self._stored, options)
         if self._halted is not None:
             return
         self.unit.set_workload_version(apt_source.installed_version())

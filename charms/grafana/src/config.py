@@ -12,6 +12,9 @@ _ADMIN_USER = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _URL_CHARS = re.compile(r"[A-Za-z0-9._~:/%+,=&@!*'()\[\]-]+")
 ROLES = ("Viewer", "Editor", "Admin")
 LOG_LEVELS = ("debug", "info", "warn", "error", "critical")
+# The Grafana majors the charm is checked against (GRAFANA-FACTS.md: the CLI by absolute path,
+# the packaged unit and paths, /api/health, the failure messages, the .deb's dependencies).
+GRAFANA_MAJORS = ("10", "11", "12", "13")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -24,6 +27,10 @@ class GrafanaConfig:
     anonymous_role: str = "Viewer"
     root_url: str = ""
     log_level: str = "info"
+    # The newest major every fact the charm relies on was checked for. 13.x's postinst could
+    # not be read (GRAFANA-FACTS item 6): whether a fresh install still leaves grafana-server
+    # stopped, which the charm's "never admin/admin" rests on, is assumed there, not checked.
+    grafana_version: str = "12"
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -45,6 +52,18 @@ class GrafanaConfig:
             raise ValueError(
                 f"root-url: {shown!r} is not an http(s) URL without query or fragment"
             )
+        if self.grafana_version not in GRAFANA_MAJORS:
+            version = self.grafana_version
+            shown = version if len(version) <= 20 else version[:20] + "..."
+            raise ValueError(
+                f"grafana-version: {shown!r} is not one of {', '.join(GRAFANA_MAJORS)} "
+                "(a Grafana major version)"
+            )
+
+    @property
+    def grafana_major(self) -> int:
+        """The major version of Grafana to install from its repository."""
+        return int(self.grafana_version)
 
 
 def _is_root_url(url: str) -> bool:

@@ -1,4 +1,12 @@
-"""Which Grafana the unit installs: the attached grafana-deb file, else Grafana's repository."""
+"""Which Grafana the unit installs: the attached grafana-deb, else a major from its repository.
+
+The operator chooses the major with the grafana-version option. A higher major than the
+installed one is an upgrade in place (apt; Grafana migrates its database forward when it next
+starts: "You can upgrade to any of the supported releases from any supported release",
+grafana.com/docs/grafana/latest/upgrade-guide/). A lower one is refused with a Blocked status:
+Grafana's migrations are one-way ("Sometimes this can cause issues if you later want to
+downgrade", its upgrade docs), and a Grafana on a database a newer one migrated may not start.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import ops
 import ops.framework
 from lab_monitoring import status
 
+import config
 import grafana
 from grafana import apt_source
 
@@ -17,8 +26,10 @@ logger = logging.getLogger(__name__)
 RESOURCE = "grafana-deb"
 
 
-def ensure(model: ops.Model, stored: ops.framework.BoundStoredState) -> ops.StatusBase | None:
-    """Install Grafana from the resource or the repository; None once it is, else why not.
+def ensure(
+    model: ops.Model, stored: ops.framework.BoundStoredState, options: config.GrafanaConfig
+) -> ops.StatusBase | None:
+    """Install Grafana as the resource or the options say; None once it is, else why not.
 
     `stored` is the charm's StoredState: `deb_sha256` remembers the resource last installed.
     """
@@ -30,8 +41,19 @@ def ensure(model: ops.Model, stored: ops.framework.BoundStoredState) -> ops.Stat
                 apt_source.install_from_file(deb)
                 stored.deb_sha256 = digest
             return None
-        if not apt_source.installed():
-            apt_source.install_from_repository()
+        wanted = options.grafana_major
+        installed = apt_source.installed_version()
+        current = apt_source.major_of(installed)
+        if installed and (current is None or current == wanted):
+            # Also pins a Grafana installed before the option existed.
+            apt_source.pin(wanted)
+        elif current is not None and current > wanted:
+            return ops.BlockedStatus(
+                f"grafana-version: {options.grafana_version!r} would downgrade the installed "
+                f"Grafana {installed}: set it to '{current}'"
+            )
+        else:  # not installed yet, or an older major: the operator asked for this one
+            apt_source.install_from_repository(wanted)
     except apt_source.KeyMismatchError as e:
         return ops.BlockedStatus(str(e))
     except grafana.GrafanaError as e:

@@ -23,6 +23,8 @@ design notes, GRAFANA-FACTS.md items 1, 4 and 6, and the comments in src/grafana
 - The real `cli.set_admin_password` runs, against a machine laid out like the Grafana .deb
   of a given version: only the programs that .deb installs exist, PATH is searched for a bare
   name, and only `grafana cli` with Grafana's own flags changes the password.
+- apt.grafana.com serves the newest release of every major (RELEASES); the charm's version pin
+  picks the major, and installing a newer major over a running Grafana upgrades it in place.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ sys.path.insert(0, str(CHARM_DIR / "src"))
 
 import admin_password  # noqa: E402
 import charm  # noqa: E402
+import config  # noqa: E402
 import installation  # noqa: E402
 from grafana import api, apt_source, cli, ini, paths, provisioning, service  # noqa: E402
 from lab_monitoring import packaged_service  # noqa: E402
@@ -67,8 +70,10 @@ PROGRAMS = {
     "12.3.1": {_BINARY, *_WRAPPERS},
     "13.2.0": {_BINARY, *_WRAPPERS, "/usr/sbin/grafana"},
 }
-# What the fake apt.grafana.com serves.
-DEFAULT_RELEASE = "11.3.0"
+# The newest release of each major that the fake apt.grafana.com serves.
+RELEASES = {int(version.split(".")[0]): version for version in PROGRAMS}
+# What a unit of this charm installs with the default grafana-version.
+DEFAULT_RELEASE = RELEASES[config.GrafanaConfig().grafana_major]
 # The PATH a hook's commands see (Juju's, as runuser keeps it).
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # What `grafana cli` must be given to work on the packaged server's database.
@@ -84,11 +89,12 @@ class Start:
 
 
 class FakeAptSource:
-    """Stands in for grafana.apt_source: the package and Grafana's repository."""
+    """Stands in for grafana.apt_source: the package, Grafana's repository and its pin."""
 
     InstallError = apt_source.InstallError
     KeyMismatchError = apt_source.KeyMismatchError
     sha256 = staticmethod(apt_source.sha256)
+    major_of = staticmethod(apt_source.major_of)
 
     def __init__(self, machine: FakeGrafana) -> None:
         self._machine = machine
@@ -99,18 +105,29 @@ class FakeAptSource:
     def installed_version(self) -> str:
         return self._machine.version
 
-    def install_from_repository(self) -> None:
+    def install_from_repository(self, major: int) -> None:
         machine = self._machine
         if machine.install_error:
             raise machine.install_error
-        machine.repository = True
-        machine.install(DEFAULT_RELEASE)
+        before = machine.version
+        machine.repository, machine.pinned = True, major
+        machine.install(RELEASES[major])
         machine.actions.append(("install", "repository"))
+        if before and before != machine.version:
+            machine.actions.append(("upgrade", f"{before} to {machine.version}"))
 
     def install_from_file(self, deb: pathlib.Path) -> None:
         machine = self._machine
+        machine.repository, machine.pinned = False, None
         machine.install(machine.deb_version)
         machine.actions.append(("install", deb.read_text()))
+
+    def pin(self, major: int) -> bool:
+        if self._machine.pinned == major:
+            return False
+        self._machine.pinned = major
+        self._machine.actions.append(("pin", str(major)))
+        return True
 
 
 class FakeIni:
@@ -264,8 +281,9 @@ class FakeGrafana:
     def __init__(self) -> None:
         self.version = ""  # installed, as dpkg says; "" when it is not
         self.programs: set[str] = set()
-        # Grafana's repository (source and keyring).
+        # Grafana's repository (source and keyring) and the major its pin holds.
         self.repository = False
+        self.pinned: int | None = None
         # What any attached grafana-deb file installs.
         self.deb_version = "11.3.0"
         self.running = False
@@ -350,7 +368,7 @@ class FakeGrafana:
     ) -> FakeGrafana:
         """Make this a machine where an earlier hook installed Grafana and started it with it."""
         self.install(version)
-        self.repository = True
+        self.repository, self.pinned = True, int(version.split(".")[0])
         self.running = self.database_created = True
         self.port = port
         self.files[PASSWORD_FILE] = self.admin_password = password

@@ -247,6 +247,7 @@ def test_each_option_reaches_grafana_ini(ctx, installed, option, value, section,
 ROLES = "Viewer, Editor, Admin"
 LEVELS = "debug, info, warn, error, critical"
 NOT_A_URL = "is not an http(s) URL without query or fragment"
+MAJORS = "10, 11, 12, 13 (a Grafana major version)"
 
 
 @pytest.mark.parametrize(
@@ -266,6 +267,9 @@ NOT_A_URL = "is not an http(s) URL without query or fragment"
         ("root-url", "http://lab/ ; x", "root-url: 'http://lab/ ; x' " + NOT_A_URL),
         ("root-url", "http://lab/?q=1", "root-url: 'http://lab/?q=1' " + NOT_A_URL),
         ("log-level", "verbose", "log-level: 'verbose' is not one of " + LEVELS),
+        ("grafana-version", "14", "grafana-version: '14' is not one of " + MAJORS),
+        ("grafana-version", "12.3", "grafana-version: '12.3' is not one of " + MAJORS),
+        ("grafana-version", "1" * 21, f"grafana-version: '{'1' * 20}...' is not one of " + MAJORS),
     ],
 )  # fmt: skip
 def test_bad_option_blocks_naming_it_and_writes_nothing(ctx, fake, option, value, message):
@@ -395,7 +399,7 @@ def test_password_reset_calls_grafana_by_its_absolute_path(ctx, version):
     # 11.x and 12.x .debs put no `grafana` on PATH: only the absolute path works on all four.
     fake = FakeGrafana().installed_with_password(STORED_PASSWORD, version=version)
     with fake.patched():
-        out = ctx.run(ctx.on.update_status(), state())
+        out = ctx.run(ctx.on.update_status(), state(config={"grafana-version": version[:2]}))
         ctx.run(ctx.on.action("reset-admin-password", params={"password": "for-" + version}), out)
 
     assert fake.accepts("admin", "for-" + version)

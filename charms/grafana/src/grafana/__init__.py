@@ -1,7 +1,7 @@
 """Grafana OSS on this machine, one module per thing the charm touches; no Juju here.
 
     paths         every file and directory location (PATHS, which tests point elsewhere)
-    apt_source    Grafana's APT repository and its signing key; installing
+    apt_source    Grafana's APT repository, its signing key, the version pin; installing
     ini           grafana.ini and the admin password file it names
     provisioning  the data source and dashboard provisioning files
     service       grafana-server: start, health, stop, why it died

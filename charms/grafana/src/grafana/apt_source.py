@@ -1,14 +1,16 @@
-"""Grafana's APT repository on this machine: its signing key and the source; installing.
+"""Grafana's APT repository on this machine: its signing key, the source, the version pin.
 
 Grafana OSS comes from https://apt.grafana.com, trusted only through a key with the pinned
-fingerprint, or from a .deb file the operator attached. Installing goes through
-lab_monitoring.packages (no recommends, apt's own error line).
+fingerprint, and kept within one major version by an apt preferences file; or from a .deb file
+the operator attached. Installing goes through lab_monitoring.packages (no recommends, apt's own
+error line).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,11 +27,18 @@ logger = logging.getLogger(__name__)
 KEY_URL = "https://apt.grafana.com/gpg.key"
 # Grafana Labs' APT signing key (https://apt.grafana.com). Anything else is refused.
 KEY_FINGERPRINT = "B53AE77BADB630A683046005963FA27710458545"
+# Every Grafana release is in the one `stable` suite: the version pin picks the major.
 REPOSITORY_URI = "https://apt.grafana.com stable main"
 # The record type of a fingerprint in `gpg --with-colons` output (doc/DETAILS in GnuPG).
 FINGERPRINT_RECORD = "fpr"  # codespell:ignore fpr
 # A signing key is a few kB; anything much larger is not the file we asked for.
 MAX_KEY_BYTES = 1 << 20
+# apt_preferences(5): from 990 up to 999 a pinned version wins over every other candidate
+# (the repository's newer majors have 500, a Default-Release 990), yet below 1000 apt never
+# downgrades to it. So apt itself keeps Grafana in the pinned major and never takes it back a
+# major, whatever runs `apt upgrade` (the charm refuses a lower major before apt runs, too).
+PIN_PRIORITY = 999
+_MAJOR = re.compile(r"(?:\d+:)?(?P<major>\d+)\.")
 
 
 class InstallError(grafana.GrafanaError):
@@ -53,6 +62,12 @@ def installed_version() -> str:
     return packages.installed_version(grafana.PACKAGE)
 
 
+def major_of(version: str) -> int | None:
+    """Return the major version of a Debian version string ("12.3.1" -> 12), None if none."""
+    found = _MAJOR.match(version)
+    return int(found["major"]) if found else None
+
+
 def sha256(path: Path) -> str:
     """Return the SHA-256 of a file, to notice a newly attached resource."""
     digest = hashlib.sha256()
@@ -65,22 +80,26 @@ def sha256(path: Path) -> str:
 # --- installing -------------------------------------------------------------------------------
 
 
-def install_from_repository(download: Callable[[str], bytes] | None = None) -> None:
-    """Install Grafana OSS from apt.grafana.com, trusting only the pinned signing key.
+def install_from_repository(major: int, download: Callable[[str], bytes] | None = None) -> None:
+    """Install (or upgrade to) the newest Grafana OSS of `major` from apt.grafana.com.
+
+    An installed Grafana of an older major is upgraded in place; Grafana migrates its database
+    when it next starts. The caller never asks for an older major than the installed one.
 
     Raises:
         KeyMismatchError: the downloaded key is not Grafana's; nothing was written.
-        InstallError: the key could not be fetched or apt failed; the repository's keyring
-            and source are not left behind.
+        InstallError: the key could not be fetched or apt failed; the repository's keyring,
+            source and pin are not left behind.
     """
     add_repository(download or fetch)
+    pin(major)
     try:
         packages.install(grafana.PACKAGE)
     except packages.InstallError as e:
         # A source apt cannot reach makes every `apt-get update --error-on=any` on the machine
         # fail (plain `apt-get update` only warns), and that is what charmlibs-apt runs: the
         # Prometheus and node-exporter charms' installs on this machine would fail too (seen on
-        # a real machine: tests/machine/test_grafana.py). The next hook writes both again.
+        # a real machine: tests/machine/test_grafana.py). The next hook writes them again.
         remove_repository()
         raise InstallError(f"apt could not install {grafana.PACKAGE}: {e}") from None
 
@@ -88,9 +107,13 @@ def install_from_repository(download: Callable[[str], bytes] | None = None) -> N
 def install_from_file(deb: Path) -> None:
     """Install (or upgrade to) a Grafana .deb file; its dependencies come from the archive.
 
+    The operator chose this file: the charm's repository, key and version pin are removed
+    first, so that neither apt nor an `apt upgrade` later replaces it with another version.
+
     Raises:
         InstallError: apt refused the file.
     """
+    remove_repository()
     try:
         # A path with a slash: apt-get installs the file and resolves its dependencies.
         packages.install(str(deb.absolute()), update=False)
@@ -119,10 +142,25 @@ def add_repository(download: Callable[[str], bytes] | None = None) -> None:
     files.write(paths.PATHS.apt_source, repository_line(), mode=0o644)
 
 
+def render_pin(major: int) -> str:
+    """Return the apt preferences that keep the grafana package within `major`."""
+    return (
+        f"Explanation: Written by the grafana charm: Grafana {major}.x (option grafana-version)\n"
+        f"Package: {grafana.PACKAGE}\n"
+        f"Pin: version {major}.*\n"
+        f"Pin-Priority: {PIN_PRIORITY}\n"
+    )
+
+
+def pin(major: int) -> bool:
+    """Keep apt's grafana within `major` (root, 0644); return True if the pin changed."""
+    return files.write(paths.PATHS.apt_preferences, render_pin(major), mode=0o644)
+
+
 def remove_repository() -> None:
-    """Remove apt.grafana.com's source and keyring from the machine's apt configuration."""
-    paths.PATHS.apt_source.unlink(missing_ok=True)
-    paths.PATHS.keyring.unlink(missing_ok=True)
+    """Remove apt.grafana.com's source, keyring and version pin from the machine's apt."""
+    for path in (paths.PATHS.apt_source, paths.PATHS.keyring, paths.PATHS.apt_preferences):
+        path.unlink(missing_ok=True)
 
 
 # --- the signing key --------------------------------------------------------------------------

@@ -22,6 +22,8 @@ class Paths:
     logs: Path = Path("/var/log/grafana")
     keyring: Path = Path("/etc/apt/keyrings/grafana.asc")
     apt_source: Path = Path("/etc/apt/sources.list.d/grafana.list")
+    # apt_preferences(5): a file in preferences.d named without an extension is read.
+    apt_preferences: Path = Path("/etc/apt/preferences.d/grafana")
     # Files that hold secrets are root's and this group's (grafana-server runs in it).
     group: str = "grafana"
 
