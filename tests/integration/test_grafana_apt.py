@@ -1,4 +1,4 @@
-"""Grafana from its real APT repository: the version pin, a refused downgrade, an upgrade.
+"""Grafana from its real APT repository: the version pin, a refused downgrade, removal.
 
 The unit tier checks the charm's choices against a fake, the machine tier the pin against a real
 apt and stand-in packages; here apt.grafana.com serves the real Grafana .debs. Every test leaves
@@ -12,6 +12,8 @@ import jubilant
 import pytest
 
 PIN = "/etc/apt/preferences.d/grafana"
+SOURCES = "/etc/apt/sources.list.d/grafana.list"
+KEYRING = "/etc/apt/keyrings/grafana.asc"
 DEFAULT_MAJOR = "12"
 
 
@@ -21,6 +23,12 @@ def settled(status: jubilant.Status) -> bool:
 
 def grafana_version(juju: jubilant.Juju, unit: str) -> str:
     return juju.ssh(unit, "dpkg-query -W -f='${Version}' grafana").strip()
+
+
+def apt_files(juju: jubilant.Juju, target: str) -> list[str]:
+    """Which of Grafana's apt files exist on a unit's or a machine's filesystem."""
+    found = juju.ssh(target, f"ls -1 {SOURCES} {KEYRING} {PIN} 2>/dev/null || true")
+    return sorted(found.split())
 
 
 def test_the_bundle_installs_the_newest_grafana_of_the_default_major(juju: jubilant.Juju):
@@ -91,3 +99,17 @@ def test_raising_the_major_upgrades_grafana_in_place(
     assert "Pin: version 13.*" in juju.ssh(unit, f"cat {PIN}")
     # Same database, migrated: the administrator and the password are still there.
     assert juju.run(unit, "get-admin-password").results["admin-password"] == password
+
+
+def test_removing_the_unit_takes_grafanas_apt_source_keyring_and_pin_away(
+    juju: jubilant.Juju, second_grafana: tuple[str, str]
+):
+    unit, machine = second_grafana
+    assert apt_files(juju, unit) == sorted([KEYRING, SOURCES, PIN])
+
+    juju.remove_unit(unit)
+    juju.wait(lambda s: not s.apps["grafana-apt"].units)
+
+    assert apt_files(juju, machine) == []
+    # The machine's strict apt updates (what other charms run) still work.
+    juju.ssh(machine, "sudo apt-get update --error-on=any")

@@ -395,6 +395,29 @@ def test_a_lower_pin_never_takes_apt_back_a_major_and_1001_would(machine: Machin
     assert downgraded == "12.1.0"
 
 
+# --- removal ----------------------------------------------------------------------------------
+
+
+def test_the_remove_hook_takes_grafanas_source_keyring_and_pin_away(machine: Machine):
+    key, fingerprint = generated_key(machine)
+    apt_grafana_unreachable(machine)
+    workload(
+        machine,
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n"
+        "apt_source.pin(12)\n",
+    )
+    assert machine.run("apt-get", "update", "--error-on=any", check=False).returncode != 0
+    grafana = Unit(machine, "grafana", resources=NO_DEB)
+
+    result = grafana.run("remove")
+
+    assert result.status == Status("maintenance", "removing: grafana-server stopped and disabled")
+    assert nothing_of_grafana_written(machine) == []
+    # The other charms' strict updates on this machine work again.
+    workload(machine, "from charmlibs import apt\napt.update()\n")
+
+
 # --- the install hook without apt.grafana.com ------------------------------------------------
 
 

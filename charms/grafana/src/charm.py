@@ -310,6 +310,9 @@ class GrafanaCharm(ops.CharmBase):
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         service.stop()
+        # A source left behind would make apt fetch from Grafana's repository for good, and one
+        # it cannot reach fails every `apt-get update --error-on=any` on the machine.
+        apt_source.remove_repository()
         self._halted = ops.MaintenanceStatus("removing: grafana-server stopped and disabled")
 
 

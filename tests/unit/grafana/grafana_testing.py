@@ -129,6 +129,10 @@ class FakeAptSource:
         self._machine.actions.append(("pin", str(major)))
         return True
 
+    def remove_repository(self) -> None:
+        self._machine.repository, self._machine.pinned = False, None
+        self._machine.actions.append(("remove", "repository"))
+
 
 class FakeIni:
     """Stands in for grafana.ini: real rendering, files in memory."""

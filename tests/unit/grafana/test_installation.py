@@ -177,3 +177,19 @@ def test_attaching_a_deb_to_a_unit_installed_from_the_repository_drops_the_repos
 
     assert installs(installed) == [("install", "grafana 12.4.0 deb")]
     assert (installed.pinned, installed.repository) == (None, False)
+
+
+# --- removal ----------------------------------------------------------------------------------
+
+
+def test_remove_takes_grafanas_source_keyring_and_pin_away_after_stopping_it(ctx, installed):
+    before = ctx.run(ctx.on.update_status(), state())
+    installed.settle()
+
+    out = ctx.run(ctx.on.remove(), before)
+
+    assert installed.actions == [("stop", "grafana-server"), ("remove", "repository")]
+    assert (installed.repository, installed.pinned) == (False, None)
+    assert out.unit_status == testing.MaintenanceStatus(
+        "removing: grafana-server stopped and disabled"
+    )
