@@ -2,22 +2,26 @@
 
 No registry here ships a Grafana package, and this tier builds none: installing Grafana, the
 packaged grafana-server unit and its start/restart/stop stay in tests/integration. What runs
-here is real: the charm's hooks (driven by juju.Unit, nothing patched), its workload module
+here is real: the charm's hooks (driven by juju.Unit, nothing patched), its workload package
 (`run_workload`), gpg, apt-get, dpkg, systemd as PID 1, file modes and owners at the real
 paths. apt.grafana.com is made unreachable on purpose (/etc/hosts points it at 127.0.0.1, where
-nothing listens on 443), so the outcome is the same on a host with full network (CI) and here.
+nothing listens on 443), so the outcome is the same on a host with full network (CI) and here;
+where apt must install from it, a repository laid out like it, holding stand-in `grafana`
+packages and signed with a key made here, answers for it on 127.0.0.1:443.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
+import hashlib
 import http.server
 import json
 import pathlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -26,6 +30,7 @@ from machine import Machine
 
 KEYRING = "/etc/apt/keyrings/grafana.asc"
 SOURCES = "/etc/apt/sources.list.d/grafana.list"
+PIN = "/etc/apt/preferences.d/grafana"
 PINNED = "B53AE77BADB630A683046005963FA27710458545"
 SHIPPED_DASHBOARDS = "/lab/charms/grafana/src/dashboards"
 GNUPG = "/root/lab-gnupg"
@@ -33,9 +38,16 @@ GNUPG = "/root/lab-gnupg"
 NO_DEB = {"grafana-deb": "/dev/null"}
 
 
+WORKLOAD = (
+    "import json, pathlib\n"
+    "import grafana\n"
+    "from grafana import apt_source, ini, paths, provisioning, service\n"
+)
+
+
 def workload(machine: Machine, code: str) -> Any:
-    """Run a grafana.py step inside the machine; return what the code printed, as JSON."""
-    out = run_workload(machine, "grafana", "import grafana, json, pathlib\n" + code)
+    """Run steps of the grafana package inside the machine; return what they printed, as JSON."""
+    out = run_workload(machine, "grafana", WORKLOAD + code)
     return json.loads(out) if out.strip() else None
 
 
@@ -78,7 +90,7 @@ def generated_key(machine: Machine) -> tuple[str, str]:
 
 def nothing_of_grafana_written(machine: Machine) -> list[str]:
     """The files an install from the repository writes that exist (there should be none)."""
-    paths = [KEYRING, SOURCES, "/etc/grafana/grafana.ini", "/etc/grafana/admin-password"]
+    paths = [KEYRING, SOURCES, PIN, "/etc/grafana/grafana.ini", "/etc/grafana/admin-password"]
     found = [p for p in paths if machine.path(p).exists()]
     status = machine.run("dpkg-query", "-W", "-f=${Status}", "grafana", check=False).stdout
     if "installed" in status:
@@ -87,8 +99,8 @@ def nothing_of_grafana_written(machine: Machine) -> list[str]:
 
 
 @contextlib.contextmanager
-def impostor(machine: Machine, key_path: str) -> Iterator[None]:
-    """Make https://apt.grafana.com/gpg.key answer, inside the machine, with another key.
+def apt_grafana_com(machine: Machine, files: Mapping[str, bytes]) -> Iterator[None]:
+    """Make https://apt.grafana.com answer, inside the machine, with `files` (by URL path).
 
     As a network that intercepts the lab's traffic would: the machine resolves apt.grafana.com
     to 127.0.0.1 and trusts a CA made here, whose certificate for apt.grafana.com the server on
@@ -109,11 +121,11 @@ def impostor(machine: Machine, key_path: str) -> Iterator[None]:
         "cp ca.crt /usr/local/share/ca-certificates/impostor.crt\n"
         "update-ca-certificates >/dev/null\n"
     )
-    body = machine.path(key_path).read_bytes()
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path != "/gpg.key":
+            body = files.get(self.path)
+            if body is None:
                 self.send_error(404)
                 return
             self.send_response(200)
@@ -141,6 +153,72 @@ def impostor(machine: Machine, key_path: str) -> Iterator[None]:
         thread.join()
 
 
+def impostor(machine: Machine, key_path: str) -> contextlib.AbstractContextManager[None]:
+    """Make https://apt.grafana.com/gpg.key answer, inside the machine, with another key."""
+    return apt_grafana_com(machine, {"/gpg.key": machine.path(key_path).read_bytes()})
+
+
+# Stand-ins for Grafana's .debs: packages named grafana that install one text file. Two releases
+# of major 12, one older and one newer major: what the pin must choose between.
+STAND_IN_RELEASES = ("11.6.0", "12.0.0", "12.1.0", "13.0.0")
+STAND_IN_CONTROL = """\
+Package: grafana
+Version: {version}
+Architecture: amd64
+Maintainer: lab <lab@example.invalid>
+Description: stand-in for Grafana {version} (tests/machine), not Grafana
+"""
+
+
+def stand_in_repository(machine: Machine) -> dict[str, bytes]:
+    """Build apt.grafana.com's layout inside the machine, signed with the generated key.
+
+    `stable main` holds a stand-in grafana package of each STAND_IN_RELEASES; its InRelease is
+    signed with generated_key's key (which the caller pins in place of Grafana's). Returns the
+    repository's files by URL path, for apt_grafana_com.
+    """
+    root = "/root/repo"
+    pool = "pool/main/g/grafana"
+    stanzas = []
+    for version in STAND_IN_RELEASES:
+        build = f"/root/build/grafana_{version}"
+        machine.path(f"{build}/DEBIAN").mkdir(parents=True)
+        machine.path(f"{build}/DEBIAN/control").write_text(
+            STAND_IN_CONTROL.format(version=version)
+        )
+        machine.path(f"{build}/usr/share/doc/grafana").mkdir(parents=True)
+        machine.path(f"{build}/usr/share/doc/grafana/stand-in").write_text(version)
+        deb = f"{pool}/grafana_{version}_amd64.deb"
+        machine.run("mkdir", "-p", f"{root}/{pool}")
+        machine.run("dpkg-deb", "--build", "--root-owner-group", build, f"{root}/{deb}")
+        data = machine.path(f"{root}/{deb}").read_bytes()
+        stanzas.append(
+            STAND_IN_CONTROL.format(version=version)
+            + f"Filename: {deb}\nSize: {len(data)}\nSHA256: {hashlib.sha256(data).hexdigest()}\n"
+        )
+    index = "\n".join(stanzas).encode()
+    machine.path(f"{root}/dists/stable/main/binary-amd64").mkdir(parents=True)
+    machine.path(f"{root}/dists/stable/main/binary-amd64/Packages").write_bytes(index)
+    release = (
+        "Origin: stand-in\nSuite: stable\nCodename: stable\nArchitectures: amd64\n"
+        f"Components: main\nDate: {email.utils.formatdate(usegmt=True)}\nSHA256:\n"
+        f" {hashlib.sha256(index).hexdigest()} {len(index)} main/binary-amd64/Packages\n"
+    )
+    machine.path(f"{root}/dists/stable/Release").write_text(release)
+    machine.sh(
+        f"gpg --homedir {GNUPG} --batch --yes --pinentry-mode loopback --passphrase '' "
+        f"--clearsign -o {root}/dists/stable/InRelease {root}/dists/stable/Release"
+    )
+    served = ["dists/stable/InRelease", "dists/stable/main/binary-amd64/Packages"]
+    served += [f"{pool}/grafana_{version}_amd64.deb" for version in STAND_IN_RELEASES]
+    return {f"/{path}": machine.path(f"{root}/{path}").read_bytes() for path in served}
+
+
+def installed_version(machine: Machine) -> str:
+    """The grafana package's version as dpkg has it installed."""
+    return machine.run("dpkg-query", "-W", "-f=${Version}", "grafana").stdout.strip()
+
+
 # --- a key that is not Grafana's --------------------------------------------------------------
 
 
@@ -151,8 +229,8 @@ def test_a_key_that_is_not_grafanas_is_refused_with_nothing_written(machine: Mac
         machine,
         f"key = pathlib.Path({key!r}).read_bytes()\n"
         "try:\n"
-        "    grafana.install_from_repository(download=lambda url: key)\n"
-        "except grafana.KeyMismatchError as e:\n"
+        "    apt_source.install_from_repository(12, download=lambda url: key)\n"
+        "except apt_source.KeyMismatchError as e:\n"
         "    print(json.dumps(str(e)))\n",
     )
 
@@ -181,21 +259,25 @@ def test_the_install_hook_blocks_on_a_key_that_is_not_grafanas(machine: Machine)
 # --- the pinned key, a repository apt cannot reach -------------------------------------------
 
 
-def test_the_pinned_key_gets_a_keyring_and_source_root_0644(machine: Machine):
+def test_the_pinned_key_gets_a_keyring_source_and_pin_root_0644(machine: Machine):
     key, fingerprint = generated_key(machine)
 
     workload(
         machine,
-        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
-        f"grafana.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n"
+        "apt_source.pin(12)\n",
     )
 
     assert stat(machine, KEYRING) == "644 root:root"
     assert stat(machine, SOURCES) == "644 root:root"
+    assert stat(machine, PIN) == "644 root:root"
     assert machine.path(KEYRING).read_bytes() == machine.path(key).read_bytes()
     assert machine.path(SOURCES).read_text() == (
         f"deb [signed-by={KEYRING}] https://apt.grafana.com stable main\n"
     )
+    # apt reads the pin without a complaint (it warns about a record it cannot parse).
+    assert machine.run("apt-cache", "policy").stderr == ""
 
 
 def test_an_unreachable_grafana_source_breaks_strict_apt_updates_on_the_machine(
@@ -210,8 +292,8 @@ def test_an_unreachable_grafana_source_breaks_strict_apt_updates_on_the_machine(
     apt_grafana_unreachable(machine)
     workload(
         machine,
-        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
-        f"grafana.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n",
     )
 
     plain = machine.run("apt-get", "update", check=False)
@@ -242,23 +324,97 @@ def test_apt_failing_is_a_grafana_error_with_apts_reason_and_the_source_is_remov
 
     outcome = workload(
         machine,
-        f"grafana.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
         f"key = pathlib.Path({key!r}).read_bytes()\n"
         "try:\n"
-        "    grafana.install_from_repository(download=lambda url: key)\n"
+        "    apt_source.install_from_repository(12, download=lambda url: key)\n"
         "except grafana.GrafanaError as e:\n"
         "    print(json.dumps([type(e).__name__, str(e)]))\n",
     )
 
     assert outcome is not None
     kind, message = outcome
-    assert kind == "GrafanaError"
+    assert kind == "InstallError"
     assert message.startswith(
         "apt could not install grafana: E: Failed to fetch "
         "https://apt.grafana.com/dists/stable/InRelease"
     )
     assert nothing_of_grafana_written(machine) == []
     # The machine's apt is as it was: charmlibs-apt's strict update works again.
+    workload(machine, "from charmlibs import apt\napt.update()\n")
+
+
+# --- the version pin, read by the real apt ------------------------------------------------------
+
+
+def install_from_stand_in(machine: Machine, key: str, fingerprint: str, *majors: int) -> Any:
+    """Install each major in turn from the stand-in repository; return the versions installed."""
+    return workload(
+        machine,
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"key = pathlib.Path({key!r}).read_bytes()\n"
+        "installed = []\n"
+        f"for major in {list(majors)!r}:\n"
+        "    apt_source.install_from_repository(major, download=lambda url: key)\n"
+        "    installed.append(apt_source.installed_version())\n"
+        "print(json.dumps(installed))\n",
+    )
+
+
+def test_the_pin_installs_the_newest_of_its_major_and_a_higher_one_upgrades_in_place(
+    machine: Machine,
+):
+    key, fingerprint = generated_key(machine)
+
+    with apt_grafana_com(machine, stand_in_repository(machine)):
+        installed = install_from_stand_in(machine, key, fingerprint, 12, 13)
+
+    # 12.1.0, not 13.0.0 (newer) nor 12.0.0; then 13 over it, by apt, in place.
+    assert installed == ["12.1.0", "13.0.0"]
+    assert machine.path("/usr/share/doc/grafana/stand-in").read_text() == "13.0.0"
+    assert "Pin: version 13.*\n" in machine.path(PIN).read_text()
+
+
+def test_a_lower_pin_never_takes_apt_back_a_major_and_1001_would(machine: Machine):
+    key, fingerprint = generated_key(machine)
+
+    with apt_grafana_com(machine, stand_in_repository(machine)):
+        install_from_stand_in(machine, key, fingerprint, 13)
+        # What the charm refuses to write: the pin of a lower major than the installed one.
+        workload(machine, "apt_source.pin(12)\n")
+        machine.run("apt-get", "install", "-y", "grafana")
+        machine.run("apt-get", "install", "-y", "--only-upgrade", "grafana")
+        kept = installed_version(machine)
+        # The priority the charm does not use: from 1000 up apt downgrades to the pinned major.
+        pin = machine.path(PIN).read_text()
+        machine.path(PIN).write_text(pin.replace("Pin-Priority: 999", "Pin-Priority: 1001"))
+        machine.run("apt-get", "install", "-y", "--allow-downgrades", "grafana")
+        downgraded = installed_version(machine)
+
+    assert kept == "13.0.0"
+    assert downgraded == "12.1.0"
+
+
+# --- removal ----------------------------------------------------------------------------------
+
+
+def test_the_remove_hook_takes_grafanas_source_keyring_and_pin_away(machine: Machine):
+    key, fingerprint = generated_key(machine)
+    apt_grafana_unreachable(machine)
+    workload(
+        machine,
+        f"apt_source.KEY_FINGERPRINT = {fingerprint!r}\n"
+        f"apt_source.add_repository(download=lambda url: pathlib.Path({key!r}).read_bytes())\n"
+        "apt_source.pin(12)\n",
+    )
+    assert machine.run("apt-get", "update", "--error-on=any", check=False).returncode != 0
+    grafana = Unit(machine, "grafana", resources=NO_DEB)
+
+    result = grafana.run("remove")
+
+    assert result.status == Status("maintenance", "removing: grafana-server stopped and disabled")
+    assert nothing_of_grafana_written(machine) == []
+    # The other charms' strict updates on this machine work again.
     workload(machine, "from charmlibs import apt\napt.update()\n")
 
 
@@ -294,8 +450,8 @@ def test_dashboards_on_a_fresh_machine_create_their_directories_and_files(machin
 
     changed = workload(
         machine,
-        f"first = grafana.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
-        f"again = grafana.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
+        f"first = provisioning.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
+        f"again = provisioning.write_dashboards(pathlib.Path({SHIPPED_DASHBOARDS!r}))\n"
         "print(json.dumps([first, again]))\n",
     )
 
@@ -376,7 +532,7 @@ def test_a_port_below_1024_gets_a_drop_in_systemd_reads(carrier: Machine):
 
     changed = workload(
         machine,
-        "print(json.dumps([grafana.allow_low_ports(80), grafana.allow_low_ports(80)]))\n",
+        "print(json.dumps([service.allow_low_ports(80), service.allow_low_ports(80)]))\n",
     )
 
     assert changed == [True, False]
@@ -391,9 +547,9 @@ def test_a_port_below_1024_gets_a_drop_in_systemd_reads(carrier: Machine):
 
 def test_moving_back_above_1024_removes_the_drop_in(carrier: Machine):
     machine = carrier
-    workload(machine, "grafana.allow_low_ports(80)\n")
+    workload(machine, "service.allow_low_ports(80)\n")
 
-    changed = workload(machine, "print(json.dumps(grafana.allow_low_ports(3000)))\n")
+    changed = workload(machine, "print(json.dumps(service.allow_low_ports(3000)))\n")
 
     assert changed is True
     assert not machine.path(DROPIN).exists()
@@ -404,9 +560,9 @@ def test_moving_back_above_1024_removes_the_drop_in(carrier: Machine):
 def test_stop_disables_the_unit_and_removes_the_drop_in(carrier: Machine):
     machine = carrier
     machine.run("systemctl", "enable", "grafana-server")
-    workload(machine, "grafana.allow_low_ports(80)\n")
+    workload(machine, "service.allow_low_ports(80)\n")
 
-    workload(machine, "grafana.stop()\n")
+    workload(machine, "service.stop()\n")
 
     enabled = machine.run("systemctl", "is-enabled", "grafana-server", check=False).stdout
     assert enabled.strip() == "disabled"
@@ -438,11 +594,11 @@ def test_files_with_secrets_are_root_grafana_0640_and_only_grafana_reads_them(ma
         "    basic_auth_user: str = 'scraper'\n"
         "    basic_auth_password: str = 'datasource-secret'\n"
         "    json_data: dict = dataclasses.field(default_factory=dict)\n"
-        "grafana.write_admin_password('admin-secret')\n"
-        "grafana.write_config(grafana.render_config(\n"
+        "ini.write_admin_password('admin-secret')\n"
+        "ini.write_config(ini.render_config(\n"
         "    port=3000, admin_user='admin', allow_anonymous_access=False,\n"
         "    anonymous_role='Viewer', root_url='', log_level='info'))\n"
-        "grafana.write_datasources(grafana.render_datasources([Source()]))\n",
+        "provisioning.write_datasources(provisioning.render_datasources([Source()]))\n",
     )
 
     secrets = {

@@ -43,7 +43,11 @@ def install(package: str, *, update: bool = True) -> None:
         try:
             apt.update()
         except subprocess.CalledProcessError as e:
-            # charmlibs-apt lets apt-get write to the hook's output: juju debug-log has the rest.
+            # charmlibs-apt captures apt-get's output (and logs it): its first `E:` line says
+            # which source failed ("E: Failed to fetch https://..."); juju debug-log has the rest.
+            stderr = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else ""
+            if "E:" in stderr:
+                raise InstallError(apt_error(stderr)) from None
             raise InstallError(f"apt-get update failed (exit {e.returncode})") from None
     result = subprocess.run(
         [

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-# grafana_testing puts the charm's src and lib on sys.path, so it is imported first.
+# grafana_testing puts the charm's src on sys.path, so it is imported first.
 from grafana_testing import CHARM_DIR, STORED_PASSWORD, FakeGrafana, charm
 from ops import testing
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> FakeGrafana:
-    fake = FakeGrafana()
-    monkeypatch.setattr("charm.grafana", fake)
-    return fake
+def fake() -> Iterator[FakeGrafana]:
+    with FakeGrafana().patched() as fake:
+        yield fake
 
 
 @pytest.fixture

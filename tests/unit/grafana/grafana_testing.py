@@ -1,50 +1,63 @@
 """Test doubles and state builders for the Grafana charm's ops.testing tests.
 
-The workload module is swapped for `FakeGrafana`, which keeps the files, the package, the
-service and Grafana's own admin password in memory and records every write, restart, password
-change and API call, so a test can say exactly what a hook did to the machine. Rendering stays
-real: the fake calls the real module's pure functions, so tests read back the grafana.ini and
-provisioning YAML the charm would install.
+`FakeGrafana` is the machine: the package and Grafana's repository, the files, the service and
+Grafana's own database, in memory. It stands in for each workload module the charm calls
+(`fake.apt_source` for grafana.apt_source, `fake.ini`, `fake.provisioning`, `fake.service`,
+`fake.cli`, `fake.api`), and records every write, install, restart, password change and API
+call, so a test can say exactly what a hook did to the machine. Rendering stays real: the fakes
+call the real modules' pure functions, so tests read back the grafana.ini and provisioning YAML
+the charm would install, at the real paths (grafana.paths.PATHS).
 
 Grafana's own behaviours are modelled from its source and packaging (facts and sources in the
-design notes, GRAFANA-FACTS.md items 1, 4 and 6, and the comments in grafana.py):
+design notes, GRAFANA-FACTS.md items 1, 4 and 6, and the comments in src/grafana/):
 
 - Grafana creates its first administrator when it first starts, from grafana.ini's
   `admin_user` and `admin_password` (`$__file{...}` reads a file; without the key the password
   is "admin"), and never again; a `$__file{...}` naming a missing file stops it from starting.
-- A (re)start is the real `grafana.start`'s contract: True once Grafana answers /api/health,
+- A (re)start is the real `service.start`'s contract: True once Grafana answers /api/health,
   False while it is still starting, StartError when the process died. A process that dies
   writes to its journal what Grafana's source prints in that case (a port another process holds,
   a port below 1024 without the charm's drop-in, since the packaged unit gives the grafana user
-  no capability, a missing password file), and the real `grafana.failure_reason` reads it, so
+  no capability, a missing password file), and the real `service.failure_reason` reads it, so
   the reason the charm shows is the one the real module would give.
-- The real `grafana.set_admin_password` runs, against a machine laid out like the Grafana .deb
+- The real `cli.set_admin_password` runs, against a machine laid out like the Grafana .deb
   of a given version: only the programs that .deb installs exist, PATH is searched for a bare
   name, and only `grafana cli` with Grafana's own flags changes the password.
+- apt.grafana.com serves the newest release of every major (RELEASES); the charm's version pin
+  picks the major, and installing a newer major over a running Grafana upgrades it in place.
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import dataclasses
 import os
 import pathlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "grafana"
 sys.path.insert(0, str(CHARM_DIR / "src"))
 
+import admin_password  # noqa: E402
 import charm  # noqa: E402
-import grafana  # noqa: E402
+import config  # noqa: E402
+import installation  # noqa: E402
+from grafana import api, apt_source, cli, ini, paths, provisioning, service  # noqa: E402
+from lab_monitoring import packaged_service  # noqa: E402
 from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
 
 MODEL = testing.Model(name="lab", uuid="00000000-0000-4000-8000-000000000001")
 # What a deploy without `juju attach-resource` gives the charm: an empty grafana-deb file.
 NO_DEB = pathlib.Path(os.devnull)
+SERVICE = "grafana-server"
+# The fake's names for the files the charm writes.
+PASSWORD_FILE = "admin-password"
 
 # The programs each Grafana .deb installs that a charm could run. 10.x-12.x: the tarball in
 # /usr/share/grafana (bin/grafana) and the /usr/sbin/grafana-server and grafana-cli wrappers
@@ -57,6 +70,10 @@ PROGRAMS = {
     "12.3.1": {_BINARY, *_WRAPPERS},
     "13.2.0": {_BINARY, *_WRAPPERS, "/usr/sbin/grafana"},
 }
+# The newest release of each major that the fake apt.grafana.com serves.
+RELEASES = {int(version.split(".")[0]): version for version in PROGRAMS}
+# What a unit of this charm installs with the default grafana-version.
+DEFAULT_RELEASE = RELEASES[config.GrafanaConfig().grafana_major]
 # The PATH a hook's commands see (Juju's, as runuser keeps it).
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # What `grafana cli` must be given to work on the packaged server's database.
@@ -71,31 +88,177 @@ class Start:
     password_file: str | None
 
 
-class FakeClient:
-    """Stands in for grafana.GrafanaClient: checks credentials against the fake's database."""
+class FakeAptSource:
+    """Stands in for grafana.apt_source: the package, Grafana's repository and its pin."""
 
-    def __init__(self, fake: FakeGrafana, url: str, user: str, password: str) -> None:
-        self._fake, self.url, self._user, self._password = fake, url, user, password
+    InstallError = apt_source.InstallError
+    KeyMismatchError = apt_source.KeyMismatchError
+    sha256 = staticmethod(apt_source.sha256)
+    major_of = staticmethod(apt_source.major_of)
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def installed(self) -> bool:
+        return bool(self._machine.version)
+
+    def installed_version(self) -> str:
+        return self._machine.version
+
+    def install_from_repository(self, major: int) -> None:
+        machine = self._machine
+        if machine.install_error:
+            raise machine.install_error
+        before = machine.version
+        machine.repository, machine.pinned = True, major
+        machine.install(RELEASES[major])
+        machine.actions.append(("install", "repository"))
+        if before and before != machine.version:
+            machine.actions.append(("upgrade", f"{before} to {machine.version}"))
+
+    def install_from_file(self, deb: pathlib.Path) -> None:
+        machine = self._machine
+        machine.repository, machine.pinned = False, None
+        machine.install(machine.deb_version)
+        machine.actions.append(("install", deb.read_text()))
+
+    def pin(self, major: int) -> bool:
+        if self._machine.pinned == major:
+            return False
+        self._machine.pinned = major
+        self._machine.actions.append(("pin", str(major)))
+        return True
+
+    def remove_repository(self) -> None:
+        self._machine.repository, self._machine.pinned = False, None
+        self._machine.actions.append(("remove", "repository"))
+
+
+class FakeIni:
+    """Stands in for grafana.ini: real rendering, files in memory."""
+
+    render_config = staticmethod(ini.render_config)
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def write_config(self, text: str) -> bool:
+        return self._machine.write("grafana.ini", text)
+
+    def write_admin_password(self, password: str) -> bool:
+        return self._machine.write(PASSWORD_FILE, password)
+
+
+class FakeProvisioning:
+    """Stands in for grafana.provisioning: real rendering, files in memory."""
+
+    render_datasources = staticmethod(provisioning.render_datasources)
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def read_datasources(self) -> str | None:
+        return self._machine.files.get("datasources")
+
+    def write_datasources(self, text: str) -> bool:
+        return self._machine.write("datasources", text)
+
+    def write_dashboards(self, shipped: pathlib.Path) -> bool:
+        wanted = {p.name: p.read_text() for p in shipped.glob("*.json")}
+        if wanted == self._machine.dashboards:
+            return False
+        self._machine.dashboards = wanted
+        self._machine.actions.append(("write", "dashboards"))
+        return True
+
+
+class FakeService:
+    """Stands in for grafana.service: grafana-server as the packaged unit runs it."""
+
+    ServiceError = service.ServiceError
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def health(self, port: int) -> Health:
+        machine = self._machine
+        if machine.crashing:
+            return Health.FAILING
+        if not machine.running:
+            return Health.STOPPED
+        return Health.UP if machine.ready(port) else Health.STARTING
+
+    def start(self, port: int, *, restart: bool = False) -> bool:
+        machine = self._machine
+        if machine.start_error:
+            raise machine.start_error
+        kind = "restart" if restart else "start"
+        machine.actions.append((kind, SERVICE))
+        machine.starts.append(Start(kind, machine.files.get(PASSWORD_FILE)))
+        machine.running, machine.port = False, None
+        journal = machine.read_config_at_start() or machine.listen(port)
+        # A grafana-server that dies puts the unit in systemd's restart loop (Restart=
+        # on-failure), in which it reads `active` now and then before systemd gives up:
+        # failing, not stopped (measured with Prometheus's unit on a real machine).
+        machine.crashing = bool(journal)
+        if journal:
+            machine.journal = journal
+            raise packaged_service.StartError(service.failure_reason(journal))
+        machine.running, machine.port = True, port
+        return not machine.slow
+
+    def allow_low_ports(self, port: int) -> bool:
+        wanted = port < 1024
+        changed, self._machine.low_ports = wanted != self._machine.low_ports, wanted
+        if changed:
+            self._machine.actions.append(("low-ports", str(wanted)))
+        return changed
+
+    def stop(self) -> None:
+        machine = self._machine
+        machine.running, machine.port, machine.crashing = False, None, False
+        machine.low_ports = False
+        machine.actions.append(("stop", SERVICE))
+
+
+class FakeCLI:
+    """Stands in for grafana.cli: the real function, against this machine's programs."""
+
+    CLIError = cli.CLIError
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def set_admin_password(self, password: str) -> None:
+        with mock.patch.object(cli.subprocess, "run", self._machine.run_command):
+            cli.set_admin_password(password)
+
+
+class FakeClient:
+    """Stands in for api.GrafanaClient: checks credentials against the fake's database."""
+
+    def __init__(self, machine: FakeGrafana, url: str, user: str, password: str) -> None:
+        self._machine, self.url, self._user, self._password = machine, url, user, password
 
     def _authorised(self, call: str) -> None:
-        self._fake.api_calls.append(call)
-        if self._fake.api_down:
-            raise grafana.APIError("cannot reach Grafana at 127.0.0.1: refused")
-        if not self._fake.accepts(self._user, self._password):
-            raise grafana.APIError(f"POST {call} returned 401: Invalid username or password", 401)
-        if self._fake.reload_fails:
+        self._machine.api_calls.append(call)
+        if self._machine.api_down:
+            raise api.APIError("cannot reach Grafana at 127.0.0.1: refused")
+        if not self._machine.accepts(self._user, self._password):
+            raise api.APIError(f"POST {call} returned 401: Invalid username or password", 401)
+        if self._machine.reload_fails:
             # Grafana's provisioning API answers 500 when a provisioning file does not load.
-            raise grafana.APIError(f"POST {call} returned 500: {self._fake.reload_fails}", 500)
+            raise api.APIError(f"POST {call} returned 500: {self._machine.reload_fails}", 500)
 
     def wait_ready(self, timeout: float = 60.0, interval: float = 1.0) -> bool:
-        self._fake.waits += 1  # the real one polls /api/health for up to a minute
-        return self._fake.serving()
+        self._machine.waits += 1  # the real one polls /api/health for up to a minute
+        return self._machine.serving()
 
     def login_works(self) -> bool:
-        self._fake.api_calls.append("login")
-        if self._fake.api_down or not self._fake.running:
-            raise grafana.APIError("cannot reach Grafana at 127.0.0.1: refused")
-        return self._fake.accepts(self._user, self._password)
+        self._machine.api_calls.append("login")
+        if self._machine.api_down or not self._machine.running:
+            raise api.APIError("cannot reach Grafana at 127.0.0.1: refused")
+        return self._machine.accepts(self._user, self._password)
 
     def reload_datasources(self) -> None:
         self._authorised("reload datasources")
@@ -104,24 +267,32 @@ class FakeClient:
         self._authorised("reload dashboards")
 
 
+class FakeAPI:
+    """Stands in for grafana.api."""
+
+    APIError = api.APIError
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def GrafanaClient(self, url: str, user: str = "", password: str = "") -> FakeClient:  # noqa: N802
+        return FakeClient(self._machine, url, user, password)
+
+
 class FakeGrafana:
-    """An in-memory stand-in for the `grafana` workload module."""
+    """A machine with Grafana on it, in memory; its fakes stand in for the workload modules."""
 
-    GrafanaError = grafana.GrafanaError
-    KeyMismatchError = grafana.KeyMismatchError
-    StartError = grafana.StartError
-    APIError = grafana.APIError
-    render_config = staticmethod(grafana.render_config)
-    render_datasources = staticmethod(grafana.render_datasources)
-    sha256 = staticmethod(grafana.sha256)
-
-    def __init__(self, version: str = "11.3.0") -> None:
-        self.installed = False
+    def __init__(self) -> None:
+        self.version = ""  # installed, as dpkg says; "" when it is not
+        self.programs: set[str] = set()
+        # Grafana's repository (source and keyring) and the major its pin holds.
+        self.repository = False
+        self.pinned: int | None = None
+        # What any attached grafana-deb file installs.
+        self.deb_version = "11.3.0"
         self.running = False
-        # In systemd's restart loop: a start died (see start).
+        # In systemd's restart loop: a start died (see FakeService.start).
         self.crashing = False
-        self.installed_version = version
-        self.programs = set(PROGRAMS[version])
         self.files: dict[str, str] = {}
         self.dashboards: dict[str, str] = {}
         # What the hooks did, in order: ("install", "repository"), ("write", "grafana.ini"), ...
@@ -138,9 +309,9 @@ class FakeGrafana:
         self.passwords_set = 0
         self.generated = 0
         # Knobs a test turns to make the machine or Grafana say no.
-        self.install_error: grafana.GrafanaError | None = None
+        self.install_error: apt_source.InstallError | None = None
         # systemctl itself refusing to start the unit (not the process dying).
-        self.start_error: grafana.GrafanaError | None = None
+        self.start_error: service.ServiceError | None = None
         self.api_down = False
         # Grafana's message when it answers a provisioning reload with 500 ("" when it does not).
         self.reload_fails = ""
@@ -157,16 +328,58 @@ class FakeGrafana:
         # A CLI that exits 0 without changing the server's database (another config, another
         # data directory): what the charm's login check is there for.
         self.cli_changes_nothing = False
+        self.apt_source = FakeAptSource(self)
+        self.ini = FakeIni(self)
+        self.provisioning = FakeProvisioning(self)
+        self.service = FakeService(self)
+        self.cli = FakeCLI(self)
+        self.api = FakeAPI(self)
 
-    def accepts(self, user: str, password: str) -> bool:
-        return user == self.admin_user and password == self.admin_password
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[FakeGrafana]:
+        """Swap in this machine's fakes wherever the charm's modules use a workload module."""
+        fakes = {
+            "apt_source": self.apt_source,
+            "ini": self.ini,
+            "provisioning": self.provisioning,
+            "service": self.service,
+            "cli": self.cli,
+            "api": self.api,
+        }
+        with contextlib.ExitStack() as stack:
+            for module in (charm, installation, admin_password):
+                for name, fake in fakes.items():
+                    if hasattr(module, name):
+                        stack.enter_context(mock.patch.object(module, name, fake))
+            stack.enter_context(
+                mock.patch.object(admin_password, "generate", self.generate_password)
+            )
+            yield self
 
-    def installed_with_password(self, password: str, port: int = 3000) -> FakeGrafana:
+    # The machine's state
+
+    @property
+    def installed(self) -> bool:
+        return bool(self.version)
+
+    def install(self, version: str) -> None:
+        """Put the files of Grafana `version`'s .deb on the machine."""
+        self.version = version
+        self.programs = set(PROGRAMS[version])
+
+    def installed_with_password(
+        self, password: str, port: int = 3000, version: str = DEFAULT_RELEASE
+    ) -> FakeGrafana:
         """Make this a machine where an earlier hook installed Grafana and started it with it."""
-        self.installed = self.running = self.database_created = True
+        self.install(version)
+        self.repository, self.pinned = True, int(version.split(".")[0])
+        self.running = self.database_created = True
         self.port = port
         self.files[PASSWORD_FILE] = self.admin_password = password
         return self
+
+    def accepts(self, user: str, password: str) -> bool:
+        return user == self.admin_user and password == self.admin_password
 
     @property
     def writes(self) -> list[str]:
@@ -177,58 +390,12 @@ class FakeGrafana:
 
         return yaml.safe_load(self.files["datasources"])
 
-    # Package
-    def is_installed(self) -> bool:
-        return self.installed
-
-    def version(self) -> str:
-        return self.installed_version
-
-    def install_from_repository(self) -> None:
-        if self.install_error:
-            raise self.install_error
-        self.installed = True
-        self.actions.append(("install", "repository"))
-
-    def install_from_file(self, deb: pathlib.Path) -> None:
-        self.installed = True
-        self.actions.append(("install", deb.read_text()))
-
-    # Files
-    def _write(self, name: str, text: str) -> bool:
+    def write(self, name: str, text: str) -> bool:
         if self.files.get(name) == text:
             return False
         self.files[name] = text
         self.actions.append(("write", name))
         return True
-
-    def write_config(self, text: str) -> bool:
-        return self._write("grafana.ini", text)
-
-    def write_admin_password(self, password: str) -> bool:
-        return self._write(PASSWORD_FILE, password)
-
-    def read_datasources(self) -> str | None:
-        return self.files.get("datasources")
-
-    def write_datasources(self, text: str) -> bool:
-        return self._write("datasources", text)
-
-    def write_dashboards(self, shipped: pathlib.Path) -> bool:
-        wanted = {p.name: p.read_text() for p in shipped.glob("*.json")}
-        if wanted == self.dashboards:
-            return False
-        self.dashboards = wanted
-        self.actions.append(("write", "dashboards"))
-        return True
-
-    # Service
-    def health(self, port: int) -> Health:
-        if self.crashing:
-            return Health.FAILING
-        if not self.running:
-            return Health.STOPPED
-        return Health.UP if self.ready(port) else Health.STARTING
 
     def serving(self) -> bool:
         return self.running and not self.slow and not self.api_down
@@ -236,25 +403,20 @@ class FakeGrafana:
     def ready(self, port: int) -> bool:
         return self.serving() and port == self.port
 
-    def start(self, port: int, *, restart: bool = False) -> bool:
-        if self.start_error:
-            raise self.start_error
-        kind = "restart" if restart else "start"
-        self.actions.append((kind, SERVICE))
-        self.starts.append(Start(kind, self.files.get(PASSWORD_FILE)))
-        self.running, self.port = False, None
-        journal = self._read_config_at_start() or self._listen(port)
-        # A grafana-server that dies puts the unit in systemd's restart loop (Restart=
-        # on-failure), in which it reads `active` now and then before systemd gives up:
-        # failing, not stopped (measured with Prometheus's unit on a real machine).
-        self.crashing = bool(journal)
-        if journal:
-            self.journal = journal
-            raise grafana.StartError(grafana.failure_reason(journal))
-        self.running, self.port = True, port
-        return not self.slow
+    def settle(self) -> None:
+        """Forget what earlier hooks did (the machine stays as they left it)."""
+        self.actions.clear()
+        self.api_calls.clear()
+        self.passwords_set = 0
+        self.waits = 0
 
-    def _read_config_at_start(self) -> list[str]:
+    def generate_password(self) -> str:
+        self.generated += 1
+        return f"generated-password-{self.generated}"
+
+    # What grafana-server does
+
+    def read_config_at_start(self) -> list[str]:
         """What Grafana does with grafana.ini when it starts (pkg/setting, sqlstore).
 
         Returns what it prints if it exits, else an empty list.
@@ -265,7 +427,7 @@ class FakeGrafana:
         password = security.get("admin_password", "admin")
         if password.startswith("$__file{"):
             path = password.removeprefix("$__file{").removesuffix("}")
-            if path != str(grafana.ADMIN_PASSWORD_FILE) or PASSWORD_FILE not in self.files:
+            if path != str(paths.PATHS.admin_password) or PASSWORD_FILE not in self.files:
                 # pkg/setting/expanders.go expandConfig, before logging is set up; main prints.
                 return [
                     "Error: ✗ got error while expanding security.admin_password with expander "
@@ -279,7 +441,7 @@ class FakeGrafana:
             self.admin_password = password
         return []
 
-    def _listen(self, port: int) -> list[str]:
+    def listen(self, port: int) -> list[str]:
         """What Grafana 10.x-11.x print when the HTTP server cannot listen (http_server.go)."""
         if port in self.ports_in_use:
             why = "address already in use"
@@ -297,36 +459,9 @@ class FakeGrafana:
             f"Error: ✗ *api.HTTPServer run error: {error}",
         ]
 
-    def allow_low_ports(self, port: int) -> bool:
-        wanted = port < 1024
-        changed, self.low_ports = wanted != self.low_ports, wanted
-        if changed:
-            self.actions.append(("low-ports", str(wanted)))
-        return changed
-
-    def stop(self) -> None:
-        self.running, self.port, self.crashing = False, None, False
-        self.low_ports = False
-        self.actions.append(("stop", SERVICE))
-
-    def settle(self) -> None:
-        """Forget what earlier hooks did (the machine stays as they left it)."""
-        self.actions.clear()
-        self.api_calls.clear()
-        self.passwords_set = 0
-        self.waits = 0
-
-    # Admin password
-    def generate_password(self) -> str:
-        self.generated += 1
-        return f"generated-password-{self.generated}"
-
-    def set_admin_password(self, password: str) -> None:
-        # The real function, with this machine's commands in place of subprocess.run.
-        with mock.patch.object(grafana.subprocess, "run", self._run):
-            grafana.set_admin_password(password)
-
-    def _run(self, cmd: list[str], *, input: str, **_: Any) -> subprocess.CompletedProcess[str]:
+    def run_command(
+        self, cmd: list[str], *, input: str, **_: Any
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command as this machine would: runuser, then the program it names."""
         self.commands.append(list(cmd))
 
@@ -336,13 +471,14 @@ class FakeGrafana:
         if cmd[:4] != ["runuser", "-u", "grafana", "--"]:
             return done(1, f"unexpected command {cmd[:4]}")
         program, args = cmd[4], cmd[5:]
-        programs = self.programs if self.installed else set()
         found = (
             program
             if "/" in program
-            else next((f"{d}/{program}" for d in PATH if f"{d}/{program}" in programs), program)
+            else next(
+                (f"{d}/{program}" for d in PATH if f"{d}/{program}" in self.programs), program
+            )
         )
-        if found not in programs:
+        if found not in self.programs:
             return done(1, f"runuser: failed to execute {program}: No such file or directory")
         if found != _BINARY or args[:5] != ["cli", *CLI_FLAGS]:
             # The wrappers add --homepath/--config of their own; this fake knows only the binary.
@@ -355,17 +491,9 @@ class FakeGrafana:
         self.passwords_set += 1
         return done(0)
 
-    def GrafanaClient(self, url: str, user: str = "", password: str = "") -> FakeClient:  # noqa: N802
-        return FakeClient(self, url, user, password)
-
-
-SERVICE = grafana.SERVICE
-# The fake's name for grafana.ADMIN_PASSWORD_FILE among its files.
-PASSWORD_FILE = "admin-password"
-
 
 def peers(generation: str | None = "1") -> testing.PeerRelation:
-    data = {} if generation is None else {charm.GENERATION_KEY: generation}
+    data = {} if generation is None else {admin_password.GENERATION_KEY: generation}
     return testing.PeerRelation("grafana-peers", local_app_data=data)
 
 
@@ -373,7 +501,7 @@ STORED_PASSWORD = "s3cret-from-juju"
 
 
 def password_secret(password: str = STORED_PASSWORD) -> testing.Secret:
-    return testing.Secret({"password": password}, owner="app", label=charm.SECRET_LABEL)
+    return testing.Secret({"password": password}, owner="app", label=admin_password.SECRET_LABEL)
 
 
 def state(*, leader: bool = True, **kwargs: Any) -> testing.State:

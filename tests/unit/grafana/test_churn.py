@@ -13,7 +13,6 @@ import json
 import random
 from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 import charm
 import pytest
@@ -118,7 +117,7 @@ class Machine:
         was_running = self.fake.running
         self.fake.actions.clear()
         self.fake.api_calls.clear()
-        with mock.patch.object(charm, "grafana", self.fake):
+        with self.fake.patched():
             self.state = self.ctx.run(make_event(self.ctx), self.state)
         changed = {k for k in self.fake.files if self.fake.files[k] != before.get(k)}
         service = [kind for kind, _ in self.fake.actions if kind in ("start", "restart")]

@@ -54,6 +54,13 @@ INVALID = [
     ("log-level", "INFO"),
     ("log-level", "trace"),
     ("log-level", ""),
+    ("grafana-version", "9"),
+    ("grafana-version", "14"),
+    ("grafana-version", ""),
+    ("grafana-version", "12.3"),
+    ("grafana-version", "12 "),
+    ("grafana-version", "v12"),
+    ("grafana-version", "twelve"),
 ]
 
 

@@ -1,7 +1,7 @@
 """Why grafana-server died, read from what Grafana writes to its journal when it gives up.
 
 There is no Grafana binary on these machines, so the lines below are what Grafana's source
-prints in each case (file and function named per case; the charm's comments in grafana.py give
+prints in each case (file and function named per case; the comments in src/grafana/service.py give
 the lines), formatted the way its logger writes them to a console that is not a terminal
 (go-kit logfmt, pkg/infra/log). The preamble is quoted from a real Grafana 10.2.3 journal; the
 8.x line from a real one in osism/testbed#1157.
@@ -9,8 +9,8 @@ the lines), formatted the way its logger writes them to a console that is not a 
 
 from __future__ import annotations
 
-import grafana
 import pytest
+from grafana import service
 
 PREAMBLE = [
     'logger=settings t=2026-02-27T06:53:58.147242854Z level=info msg="Starting Grafana" '
@@ -60,7 +60,7 @@ def grafana_13(error: str) -> list[str]:
     ],
 )
 def test_a_port_grafana_cannot_bind_is_named_with_the_cause(log, address, why):
-    reason = grafana.failure_reason(log(listen_failure(address, why)))
+    reason = service.failure_reason(log(listen_failure(address, why)))
 
     assert reason == f"grafana cannot listen on {address}: {why}"
 
@@ -73,7 +73,7 @@ def test_grafana_8_journal_line_is_read_too():
         'listen tcp 0.0.0.0:3000: bind: address already in use"'
     )
 
-    assert grafana.failure_reason([line]) == (
+    assert service.failure_reason([line]) == (
         "grafana cannot listen on 0.0.0.0:3000: address already in use"
     )
 
@@ -100,14 +100,14 @@ def test_a_password_file_grafana_cannot_read_names_the_file_and_the_key(error, r
         f"Error: ✗ got error while expanding security.admin_password with expander 'file': {error}"
     ]
 
-    assert grafana.failure_reason(log) == reason
+    assert service.failure_reason(log) == reason
 
 
 def test_any_other_fatal_error_is_quoted_from_mains_line():
     # http_server.go configureHttps, returned by the HTTP server's Run (10.x-11.x wording).
     log = grafana_11("cert_file cannot be empty when using HTTPS")
 
-    assert grafana.failure_reason(log) == (
+    assert service.failure_reason(log) == (
         "grafana failed to start: *api.HTTPServer run error: cert_file cannot be empty when "
         "using HTTPS"
     )
@@ -117,7 +117,7 @@ def test_colour_codes_around_the_fatal_line_are_dropped():
     # fatih/color colours "Error" and "✗" when stdout is a terminal.
     log = ["\x1b[31mError\x1b[0m: \x1b[31m✗\x1b[0m cert_file cannot be empty when using HTTPS"]
 
-    assert grafana.failure_reason(log) == (
+    assert service.failure_reason(log) == (
         "grafana failed to start: cert_file cannot be empty when using HTTPS"
     )
 
@@ -129,7 +129,7 @@ def test_an_error_logged_before_exiting_without_mains_line_is_quoted():
         '\\"/etc/grafana/grafana.ini\\": key-value delimiter not found: x"'
     )
 
-    assert grafana.failure_reason([*PREAMBLE, line]) == (
+    assert service.failure_reason([*PREAMBLE, line]) == (
         'grafana failed to start: failed to parse "/etc/grafana/grafana.ini": '
         "key-value delimiter not found: x"
     )
@@ -147,7 +147,7 @@ def test_an_error_logged_before_exiting_without_mains_line_is_quoted():
     ],
 )
 def test_an_error_line_of_other_levels_and_field_names_is_quoted(line):
-    assert grafana.failure_reason([*PREAMBLE, line]) == (
+    assert service.failure_reason([*PREAMBLE, line]) == (
         "grafana failed to start: Server shutdown: *api.HTTPServer run error: cert_file cannot "
         "be empty when using HTTPS"
     )
@@ -155,6 +155,6 @@ def test_an_error_line_of_other_levels_and_field_names_is_quoted(line):
 
 @pytest.mark.parametrize("log", [[], PREAMBLE, ["panic: something", "goroutine 1 [running]:"]])
 def test_a_log_without_a_known_error_points_at_the_journal(log):
-    assert grafana.failure_reason(log) == (
+    assert service.failure_reason(log) == (
         "grafana failed to start (see journalctl -u grafana-server)"
     )

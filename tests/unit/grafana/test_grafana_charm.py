@@ -6,14 +6,15 @@ import dataclasses
 import json
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
+import admin_password
 import charm
-import grafana
 import pytest
 import yaml
+from grafana import apt_source, service
 from grafana_testing import (
     CLI_FLAGS,
+    DEFAULT_RELEASE,
     MODEL,
     PASSWORD_FILE,
     PROGRAMS,
@@ -95,12 +96,12 @@ def test_install_from_repository_starts_grafana_and_goes_active(ctx, fake):
     assert ("install", "repository") in fake.actions
     assert fake.running
     assert out.unit_status == testing.ActiveStatus("serving on :3000 with 0 data sources")
-    assert out.workload_version == "11.3.0"
+    assert out.workload_version == DEFAULT_RELEASE
     assert out.opened_ports == {testing.TCPPort(3000)}
 
 
 def test_pinned_key_mismatch_blocks_and_writes_nothing(ctx, fake):
-    fake.install_error = grafana.KeyMismatchError(
+    fake.install_error = apt_source.KeyMismatchError(
         "https://apt.grafana.com/gpg.key served ABC, not the pinned Grafana key B53A...; "
         "nothing installed"
     )
@@ -114,7 +115,7 @@ def test_pinned_key_mismatch_blocks_and_writes_nothing(ctx, fake):
 
 
 def test_a_long_install_error_is_one_status_line_of_200_characters(ctx, fake):
-    fake.install_error = grafana.GrafanaError("apt could not install grafana:\n" + "x" * 300)
+    fake.install_error = apt_source.InstallError("apt could not install grafana:\n" + "x" * 300)
 
     out = ctx.run(ctx.on.install(), state())
 
@@ -123,7 +124,7 @@ def test_a_long_install_error_is_one_status_line_of_200_characters(ctx, fake):
 
 
 def test_network_failure_blocks_and_is_retried_on_update_status(ctx, fake):
-    fake.install_error = grafana.GrafanaError("cannot download https://apt.grafana.com/gpg.key")
+    fake.install_error = apt_source.InstallError("cannot download https://apt.grafana.com/gpg.key")
     out = ctx.run(ctx.on.install(), state())
     assert out.unit_status.name == "blocked"
     assert "retrying" in out.unit_status.message
@@ -190,7 +191,7 @@ def test_upgrade_keeps_password_uids_and_does_not_reinstall(ctx, installed):
 
 
 def test_start_failure_blocks_with_a_pointer_to_the_journal(ctx, fake):
-    fake.start_error = grafana.GrafanaError("systemctl start grafana-server failed")
+    fake.start_error = service.ServiceError("systemctl start grafana-server failed")
 
     out = ctx.run(ctx.on.install(), state())
 
@@ -246,6 +247,7 @@ def test_each_option_reaches_grafana_ini(ctx, installed, option, value, section,
 ROLES = "Viewer, Editor, Admin"
 LEVELS = "debug, info, warn, error, critical"
 NOT_A_URL = "is not an http(s) URL without query or fragment"
+MAJORS = "10, 11, 12, 13 (a Grafana major version)"
 
 
 @pytest.mark.parametrize(
@@ -265,6 +267,9 @@ NOT_A_URL = "is not an http(s) URL without query or fragment"
         ("root-url", "http://lab/ ; x", "root-url: 'http://lab/ ; x' " + NOT_A_URL),
         ("root-url", "http://lab/?q=1", "root-url: 'http://lab/?q=1' " + NOT_A_URL),
         ("log-level", "verbose", "log-level: 'verbose' is not one of " + LEVELS),
+        ("grafana-version", "14", "grafana-version: '14' is not one of " + MAJORS),
+        ("grafana-version", "12.3", "grafana-version: '12.3' is not one of " + MAJORS),
+        ("grafana-version", "1" * 21, f"grafana-version: '{'1' * 20}...' is not one of " + MAJORS),
     ],
 )  # fmt: skip
 def test_bad_option_blocks_naming_it_and_writes_nothing(ctx, fake, option, value, message):
@@ -319,7 +324,7 @@ def test_leader_creates_the_secret_and_grafana_first_starts_with_it(ctx, fake):
     assert fake.accepts("admin", "generated-password-1")
     assert not fake.accepts("admin", "admin")
     assert fake.passwords_set == 0  # born with it: no CLI
-    assert peer_data(out)[charm.GENERATION_KEY] == "1"
+    assert peer_data(out)[admin_password.GENERATION_KEY] == "1"
 
     ctx.run(ctx.on.update_status(), out)
     assert fake.generated == 1
@@ -335,7 +340,7 @@ def test_leader_without_peers_yet_starts_grafana_with_the_password(ctx, fake):
         ctx.on.relation_created(relation), dataclasses.replace(out, relations=[relation])
     )
 
-    assert peer_data(out)[charm.GENERATION_KEY] == "1"
+    assert peer_data(out)[admin_password.GENERATION_KEY] == "1"
     assert fake.accepts("admin", "generated-password-1")
     assert fake.passwords_set == 0
     assert fake.generated == 1
@@ -392,9 +397,9 @@ def test_follower_applies_a_new_secret_revision_on_secret_changed(ctx, fake):
 @pytest.mark.parametrize("version", sorted(PROGRAMS))
 def test_password_reset_calls_grafana_by_its_absolute_path(ctx, version):
     # 11.x and 12.x .debs put no `grafana` on PATH: only the absolute path works on all four.
-    fake = FakeGrafana(version).installed_with_password(STORED_PASSWORD)
-    with mock.patch.object(charm, "grafana", fake):
-        out = ctx.run(ctx.on.update_status(), state())
+    fake = FakeGrafana().installed_with_password(STORED_PASSWORD, version=version)
+    with fake.patched():
+        out = ctx.run(ctx.on.update_status(), state(config={"grafana-version": version[:2]}))
         ctx.run(ctx.on.action("reset-admin-password", params={"password": "for-" + version}), out)
 
     assert fake.accepts("admin", "for-" + version)
@@ -405,11 +410,11 @@ def test_password_reset_calls_grafana_by_its_absolute_path(ctx, version):
 
 @pytest.mark.parametrize("version", ["11.3.0", "12.3.1"])
 def test_the_fake_machine_has_no_grafana_on_path_for_11_and_12(version):
-    fake = FakeGrafana(version).installed_with_password(STORED_PASSWORD)
+    fake = FakeGrafana().installed_with_password(STORED_PASSWORD, version=version)
     bare = ["runuser", "-u", "grafana", "--", "grafana", "cli", *CLI_FLAGS]
     command = [*bare, "admin", "reset-admin-password", "--password-from-stdin"]
 
-    result = fake._run(command, input="new-password\n")
+    result = fake.run_command(command, input="new-password\n")
 
     assert result.returncode != 0
     assert "failed to execute grafana" in result.stderr
@@ -419,7 +424,8 @@ def test_the_fake_machine_has_no_grafana_on_path_for_11_and_12(version):
 def test_upgrade_from_a_grafana_still_at_admin_admin_sets_and_checks_the_password(ctx, fake):
     # Earlier charm revisions started Grafana before setting the password, and on 11.x/12.x
     # never managed to set it: the database still has admin/admin.
-    fake.installed = fake.running = fake.database_created = True
+    fake.install(DEFAULT_RELEASE)
+    fake.running = fake.database_created = True
 
     out = ctx.run(ctx.on.upgrade_charm(), state())
 
@@ -431,7 +437,8 @@ def test_upgrade_from_a_grafana_still_at_admin_admin_sets_and_checks_the_passwor
 
 
 def test_a_cli_that_changes_nothing_is_not_taken_for_success(ctx, fake):
-    fake.installed = fake.running = fake.database_created = True
+    fake.install(DEFAULT_RELEASE)
+    fake.running = fake.database_created = True
     fake.cli_changes_nothing = True
 
     out = ctx.run(ctx.on.upgrade_charm(), state())
@@ -447,7 +454,8 @@ def test_a_cli_that_changes_nothing_is_not_taken_for_success(ctx, fake):
 
 
 def test_a_failing_cli_says_so_and_is_retried(ctx, fake):
-    fake.installed = fake.running = fake.database_created = True
+    fake.install(DEFAULT_RELEASE)
+    fake.running = fake.database_created = True
     fake.programs = set()  # a .deb without /usr/share/grafana/bin/grafana
 
     out = ctx.run(ctx.on.upgrade_charm(), state())
@@ -579,7 +587,7 @@ def test_reset_admin_password_with_a_given_password(ctx, installed):
     }
     assert out.get_secret(label="admin-password").latest_content == {"password": "correct horse"}
     assert installed.admin_password == "correct horse"
-    assert peer_data(out)[charm.GENERATION_KEY] == "2"
+    assert peer_data(out)[admin_password.GENERATION_KEY] == "2"
     # Nothing left to do in the next hook on this unit.
     installed.passwords_set = 0
     ctx.run(ctx.on.update_status(), out)

@@ -15,8 +15,8 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
-from unittest import mock
 
+import admin_password
 import charm
 import pytest
 from grafana_testing import (
@@ -57,7 +57,7 @@ class Unit:
     )
 
     def run(self, event: Callable[[testing.Context], Any]) -> None:
-        with mock.patch.object(charm, "grafana", self.fake):
+        with self.fake.patched():
             self.state = self.ctx.run(event(self.ctx), self.state)
 
     def peers(self) -> testing.PeerRelation | None:
@@ -70,7 +70,7 @@ class Unit:
 
     def leader_app_data(self) -> dict[str, str]:
         """The peer app data another leader wrote: the first password generation, if any."""
-        return {charm.GENERATION_KEY: "1"} if self.leader_made_secret else {}
+        return {admin_password.GENERATION_KEY: "1"} if self.leader_made_secret else {}
 
 
 def arrive(unit: Unit, arrival: str, told_by: str = "secret-changed") -> None:
@@ -152,7 +152,7 @@ def test_a_unit_that_becomes_leader_never_starts_grafana_without_the_password(or
 
     assert password is not None
     assert unit.fake.generated == 1
-    assert unit.state.get_secret(label=charm.SECRET_LABEL).tracked_content == {
+    assert unit.state.get_secret(label=admin_password.SECRET_LABEL).tracked_content == {
         "password": password
     }
     check_settled(unit, password)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from unittest import mock
 
 import charm
-from grafana_testing import CHARM_DIR, MODEL, FakeGrafana, state
+from grafana_testing import CHARM_DIR, DEFAULT_RELEASE, MODEL, FakeGrafana, state
 from hypothesis import given
 from hypothesis import strategies as st
 from lab_monitoring.interfaces import grafana_source
@@ -84,10 +83,11 @@ providers = st.lists(
 def run(relations: list[testing.Relation]) -> dict:
     """Run update-status on a settled unit with these relations; return the provisioning file."""
     fake = FakeGrafana()
-    fake.installed = fake.running = True
+    fake.install(DEFAULT_RELEASE)
+    fake.running = True
     ctx = testing.Context(charm.GrafanaCharm, charm_root=CHARM_DIR)
     before = state()
-    with mock.patch.object(charm, "grafana", fake):
+    with fake.patched():
         ctx.run(ctx.on.update_status(), state(relations=[*before.relations, *relations]))
     return fake.datasources()
 

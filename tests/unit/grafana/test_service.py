@@ -1,7 +1,7 @@
 """Whether grafana-server came up: start failures, slow starts, low ports, removal.
 
 The fake's grafana-server dies the way Grafana's source says it does (a taken port, a port
-below 1024 without the capability) and the real `grafana.failure_reason` reads what it printed;
+below 1024 without the capability) and the real `service.failure_reason` reads what it printed;
 the parser itself is tested in test_failure_reason.py. The systemd side (the drop-in read by a
 real systemd) runs in tests/machine/test_grafana.py; a real Grafana on a taken port is in
 tests/integration/test_grafana_service.py.
@@ -13,8 +13,8 @@ import dataclasses
 import typing
 
 import charm
-import grafana
 import pytest
+from grafana import service
 from grafana_testing import FakeGrafana, state
 from ops import testing
 
@@ -165,7 +165,7 @@ def test_a_crash_loop_that_began_outside_a_hook_blocks_and_is_started_again(ctx,
 
 
 def test_systemctl_refusing_blocks_and_is_tried_again_next_hook(ctx, fake):
-    fake.start_error = grafana.GrafanaError("Unit grafana-server.service not found.")
+    fake.start_error = service.ServiceError("Unit grafana-server.service not found.")
     out = ctx.run(ctx.on.install(), state())
     assert out.unit_status == testing.BlockedStatus(
         "grafana-server does not start: see journalctl -u grafana-server"
@@ -244,7 +244,7 @@ def test_a_port_below_1024_gets_the_drop_in_before_the_restart(ctx, installed):
 def test_without_the_drop_in_port_80_is_refused_as_grafana_says(ctx, fake, monkeypatch):
     # What the charm would show if it did not install the drop-in (the packaged unit's user
     # has no capability): the fake's Grafana dies with "permission denied".
-    monkeypatch.setattr(fake, "allow_low_ports", lambda port: False)
+    monkeypatch.setattr(fake.service, "allow_low_ports", lambda port: False)
 
     out = ctx.run(ctx.on.install(), state(config={"port": 80}))
 
