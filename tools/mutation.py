@@ -23,11 +23,14 @@ calls and `if __name__ == "__main__"` are left alone. For the chosen files:
    kills the mutant; a clean pass means it survived; mutants run in random order, so an
    interrupted run (Ctrl-C, SIGTERM) still reports a fair sample.
 
+Every test process runs as `tox -e unit` runs it: in its uv project's own locked environment
+(`uv run --locked --group unit --project charms/<name> pytest ...`), created once per worker
+copy, so that the shared package, an editable install there, is the copy's mutated one. One
+process per charm: every charm has a module named `charm`. The shared package's mutants run
+against its own tests and every charm's, since every charm runs it.
+
 The kill rate of a file is (killed + timed out) / (killed + survived + timed out) over the
 mutants on covered lines: a mutant that makes the tests hang is caught, as a hung hook would be.
-
-The shared charm library lives byte-identical in several charms (tests/unit/lib/test_copies.py):
-its copies are mutated together, or the copy test would kill every library mutant for free.
 
 A slower tier can be named per target (`machine=`, e.g. tests/machine/test_prometheus*.py).
 With --with-machine, after the normal run, every survivor and every uncovered mutant of such a
@@ -63,53 +66,79 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@dataclasses.dataclass(frozen=True, order=True)
+class Run:
+    """One pytest process: test paths in one uv project's locked environment.
+
+    `tests` are paths or globs relative to the root (in TARGETS; expanded once resolved), run
+    with `uv run --locked --group <group> --project <project> python -m pytest <tests>`.
+    """
+
+    project: str
+    tests: tuple[str, ...]
+    group: str = "unit"
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """Source files to mutate and the test processes that exercise them.
+    """Source files to mutate (a recursive glob) and the test processes that exercise them.
 
-    `runs` are separate pytest processes (both charms have a module named `charm`, so one
-    process cannot import both); each entry lists test paths or globs, relative to the root.
-    Paths that do not exist are left out, so a line can name tests that are still to come.
+    Test paths that do not exist are left out, so a line can name tests that are still to come.
     """
 
     sources: str
-    runs: tuple[tuple[str, ...], ...]
-    machine: tuple[str, ...] = ()
+    runs: tuple[Run, ...]
+    machine: Run | None = None
 
 
+def _unit(charm: str) -> Run:
+    return Run(f"charms/{charm}", (f"tests/unit/{charm}",))
+
+
+# The Prometheus and node-exporter functional tests drive both workloads on Prometheus's lock.
+PROMETHEUS_LOCK = "charms/prometheus"
 # test_prom* also matches promtool and PromQL tests; the dashboards run against a real Prometheus.
 PROMETHEUS_FUNCTIONAL = ("tests/functional/test_prom*.py", "tests/functional/test_dashboards.py")
-# One line per charm: its sources, then its test processes (fastest first), then its machine tier.
+
+
+def _machine(*tests: str) -> Run:
+    return Run(".", tests, group="repo")
+
+
+# One line per charm and one for the shared package: its sources (recursive: workload packages
+# included), its test processes (fastest first), its machine tier.
 TARGETS = (
     Target(
-        "charms/prometheus/src/*.py",
-        runs=(("tests/unit/prometheus",), PROMETHEUS_FUNCTIONAL),
-        machine=("tests/machine/test_prometheus*.py",),
+        "charms/prometheus/src/**/*.py",
+        runs=(_unit("prometheus"), Run(PROMETHEUS_LOCK, PROMETHEUS_FUNCTIONAL)),
+        machine=_machine("tests/machine/test_prometheus*.py"),
     ),
     Target(
-        "charms/grafana/src/*.py",
-        runs=(("tests/unit/grafana",), ("tests/functional/test_grafana*.py",)),
-        machine=("tests/machine/test_grafana*.py",),
+        "charms/grafana/src/**/*.py",
+        runs=(_unit("grafana"), Run("charms/grafana", ("tests/functional/test_grafana*.py",))),
+        machine=_machine("tests/machine/test_grafana*.py"),
     ),
     Target(
-        "charms/node-exporter/src/*.py",
-        runs=(("tests/unit/node-exporter",), ("tests/functional/test_node_exporter*.py",)),
-        machine=("tests/machine/test_node_exporter*.py",),
-    ),
-    # The libraries' owner copies; the identical copies in other charms are mutated with them,
-    # and the unit tests of every charm that carries a copy run against them.
-    Target(
-        "charms/prometheus/lib/charms/*/v*/*.py",
+        "charms/node-exporter/src/**/*.py",
         runs=(
-            ("tests/unit/lib",),
-            ("tests/unit/prometheus",),
-            ("tests/unit/grafana",),
-            ("tests/unit/node-exporter",),
+            _unit("node-exporter"),
+            Run(PROMETHEUS_LOCK, ("tests/functional/test_node_exporter*.py",)),
+        ),
+        machine=_machine("tests/machine/test_node_exporter*.py"),
+    ),
+    # The shared package: its own tests, then every charm's (every charm runs it).
+    Target(
+        "lab-monitoring/src/lab_monitoring/**/*.py",
+        runs=(
+            Run("lab-monitoring", ("tests/unit/lab_monitoring",)),
+            _unit("prometheus"),
+            _unit("grafana"),
+            _unit("node-exporter"),
             # packaged_service's log parsing, fed by the real binaries' own failures.
-            ("tests/functional/test_*start_failures.py",),
+            Run(PROMETHEUS_LOCK, ("tests/functional/test_*start_failures.py",)),
         ),
         # packaged_service starts, confirms and stops real units only there.
-        machine=("tests/machine/test_*.py",),
+        machine=_machine("tests/machine/test_*.py"),
     ),
 )
 
@@ -461,38 +490,24 @@ def mutants_of(path: str, source: bytes) -> list[Mutant]:
 # What to mutate and which tests to run
 # ---------------------------------------------------------------------------------------------
 
-Run = tuple[str, ...]  # test paths of one pytest process, globs expanded
-
 
 @dataclasses.dataclass(frozen=True)
 class SourceFile:
-    """A file to mutate, its identical copies, and the test processes that exercise it."""
+    """A file to mutate and the test processes (test paths resolved) that exercise it."""
 
     path: str
-    copies: tuple[str, ...]
     runs: tuple[Run, ...]
-    machine: Run
+    machine: Run | None
 
 
-def _expand(root: Path, patterns: Iterable[str]) -> Run:
+def _expand(root: Path, run: Run | None) -> Run | None:
+    """`run` with its globs resolved against the tree; None if none of its tests exist."""
+    if run is None:
+        return None
     found: list[str] = []
-    for pattern in patterns:
+    for pattern in run.tests:
         found += sorted(str(p.relative_to(root)) for p in root.glob(pattern))
-    return tuple(found)
-
-
-def library_copies(root: Path, path: str) -> tuple[str, ...]:
-    """Other charms' byte-identical copies of a library file under charms/<charm>/lib/."""
-    parts = Path(path).parts
-    if len(parts) < 4 or parts[0] != "charms" or parts[2] != "lib":
-        return ()
-    relative = Path(*parts[3:])
-    data = (root / path).read_bytes()
-    return tuple(
-        str(other.relative_to(root))
-        for other in sorted(root.glob(f"charms/*/lib/{relative}"))
-        if str(other.relative_to(root)) != path and other.read_bytes() == data
-    )
+    return dataclasses.replace(run, tests=tuple(found)) if found else None
 
 
 def source_files(
@@ -502,17 +517,14 @@ def source_files(
     files = []
     for target in targets:
         runs = tuple(run for run in (_expand(root, r) for r in target.runs) if run)
+        machine = _expand(root, target.machine)
         for path in sorted(root.glob(target.sources)):
-            relative = str(path.relative_to(root))
-            copies = library_copies(root, relative)
-            files.append(SourceFile(relative, copies, runs, _expand(root, target.machine)))
+            if path.is_file():
+                files.append(SourceFile(str(path.relative_to(root)), runs, machine))
     if only:
         wanted = {str(Path(p).resolve().relative_to(root.resolve())) for p in only}
-        known = {f.path for f in files} | {c for f in files for c in f.copies}
-        if unknown := wanted - known:
+        if unknown := wanted - {f.path for f in files}:
             raise SystemExit(f"not a file to mutate (see TARGETS): {', '.join(sorted(unknown))}")
-        owners = {c: f.path for f in files for c in f.copies}
-        wanted = {owners.get(p, p) for p in wanted}
         files = [f for f in files if f.path in wanted]
     return files
 
@@ -588,20 +600,54 @@ class Workspace:
         self.dir = directory
         shutil.copytree(root, directory, ignore=_IGNORE, symlinks=True)
         self._saved: dict[str, bytes] = {}
+        self._synced: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def applied(self, mutant: Mutant, copies: Sequence[str]) -> Iterator[None]:
-        """Make `mutant` (in the file and its copies) for the duration of the block."""
-        for path in (mutant.file, *copies):
-            target = self.dir / path
-            self._saved[path] = target.read_bytes()
-            target.write_bytes(mutant.apply(self._saved[path]))
+    def applied(self, mutant: Mutant) -> Iterator[None]:
+        """Make `mutant` for the duration of the block."""
+        target = self.dir / mutant.file
+        self._saved[mutant.file] = target.read_bytes()
+        target.write_bytes(mutant.apply(self._saved[mutant.file]))
         try:
             yield
         finally:
             for path, data in self._saved.items():
                 (self.dir / path).write_bytes(data)
             self._saved.clear()
+
+    def command(self, run: Run, *python: str) -> list[str]:
+        """`python <python...>` in `run`'s project environment of this copy, made on first use.
+
+        The environment is the copy's own (its .venv is not copied), so that an editable
+        install of the shared package is the copy's, the one the mutant is applied to.
+        """
+        project = str(self.dir / run.project)
+        with self._lock:
+            if (run.project, run.group) not in self._synced:
+                synced = subprocess.run(
+                    ["uv", "sync", "--locked", "--group", run.group, "--project", project],
+                    cwd=self.dir, env=_uv_env(), capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if synced.returncode != 0:
+                    raise SystemExit(f"uv sync of {run.project} failed:\n{synced.stderr}")
+                self._synced.add((run.project, run.group))
+        return uv_command(self.dir, run, *python)
+
+
+def uv_command(directory: Path, run: Run, *python: str) -> list[str]:
+    """`python <python...>` in `run`'s project environment under `directory` (synced already)."""
+    project = str(directory / run.project)
+    return ["uv", "run", "--locked", "--no-sync", "--group", run.group, "--project", project,
+            "python", *python]  # fmt: skip
+
+
+def _uv_env() -> dict[str, str]:
+    """The environment for uv: each project's own .venv, whatever tox or a shell activated."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT")
+    }
+    return {**env, "UV_NO_PROGRESS": "1"}
 
 
 @dataclasses.dataclass
@@ -670,7 +716,7 @@ def run_pytest(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     env = {
-        **os.environ,
+        **_uv_env(),
         "PYTHONDONTWRITEBYTECODE": "1",  # a stale .pyc must never hide a mutant
         "PYTHONPATH": os.pathsep.join(
             [str(workspace.dir / "tools"), os.environ.get("PYTHONPATH", "")]
@@ -681,7 +727,7 @@ def run_pytest(
         "PY_COLORS": "0",
     }
     args = ["-q", "--no-header", "-p", "no:cacheprovider", "-p", "mutation_plugin"]
-    args += [f"--hypothesis-seed={options.seed}", *run]
+    args += [f"--hypothesis-seed={options.seed}", *run.tests]
     if tests is not None:
         (scratch / "select").write_text("\n".join(tests) + "\n")
         env["MUTATION_SELECT"] = str(scratch / "select")
@@ -693,9 +739,11 @@ def run_pytest(
         include = ",".join(str(workspace.dir / path) for path in coverage_of)
         rc.write_text(f"[run]\ndata_file = {scratch / 'coverage'}\ninclude = {include}\n")
         env["COVERAGE_CORE"] = "ctrace"  # the only core that records per-test contexts
-        cmd = [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", *args]
+        cmd = workspace.command(
+            run, "-m", "coverage", "run", f"--rcfile={rc}", "-m", "pytest", *args
+        )
     else:
-        cmd = [sys.executable, "-m", "pytest", "-x", *args]
+        cmd = workspace.command(run, "-m", "pytest", "-x", *args)
     started = time.monotonic()
     code = processes.run(cmd, workspace.dir, env, timeout, scratch / "log")
     seconds = time.monotonic() - started
@@ -795,9 +843,8 @@ class Session:
                 raise
 
     def baseline(self, runs: Sequence[Run], files: Sequence[SourceFile]) -> dict[Run, Baseline]:
-        """Run each test process once, unmutated, under coverage of `files` and their copies."""
-        owner = {copy: f.path for f in files for copy in f.copies}
-        measured = [f.path for f in files] + list(owner)
+        """Run each test process once, unmutated, under coverage of `files`."""
+        measured = [f.path for f in files]
 
         def one(run: Run) -> tuple[Run, Baseline]:
             with self.workspace() as ws:
@@ -807,8 +854,8 @@ class Session:
                 )  # fmt: skip
             if outcome.status != "passed":
                 tail = "\n".join(outcome.log.splitlines()[-30:])
-                raise SystemExit(f"the unmutated tests do not pass ({' '.join(run)}):\n{tail}")
-            lines = _merge_copies(outcome.record["lines"], owner)
+                raise SystemExit(f"the unmutated tests do not pass ({_describe(run)}):\n{tail}")
+            lines = outcome.record["lines"]
             return run, Baseline(outcome.seconds, outcome.record["durations"], lines)
 
         self.baselines.update(self.map(one, runs))
@@ -819,10 +866,10 @@ class Session:
         """Seconds since the session began."""
         return time.monotonic() - self._started
 
-    def test(self, mutant: Mutant, copies: Sequence[str], steps: Sequence[Step]) -> Result:
+    def test(self, mutant: Mutant, steps: Sequence[Step]) -> Result:
         """Run the planned test processes against `mutant` until one of them fails."""
         started = time.monotonic()
-        with self.workspace() as ws, ws.applied(mutant, copies):
+        with self.workspace() as ws, ws.applied(mutant):
             for step in steps:
                 baseline = self.baselines.get(step.run)
                 outcome = run_pytest(
@@ -843,16 +890,8 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _merge_copies(
-    lines: dict[str, dict[int, set[str]]], owner: dict[str, str]
-) -> dict[str, dict[int, set[str]]]:
-    """Count a line a test ran in a library copy as run in the owner's file (the same bytes)."""
-    merged: dict[str, dict[int, set[str]]] = {}
-    for path, by_line in lines.items():
-        into = merged.setdefault(owner.get(path, path), {})
-        for line, contexts in by_line.items():
-            into.setdefault(line, set()).update(contexts)
-    return merged
+def _describe(run: Run) -> str:
+    return f"{' '.join(run.tests)} on {run.project}'s lock"
 
 
 def machine_stage(session: Session, files: dict[str, SourceFile], results: list[Result]) -> None:
@@ -861,7 +900,7 @@ def machine_stage(session: Session, files: dict[str, SourceFile], results: list[
     One at a time (each machine test boots a container) and without test selection: coverage
     is not measured inside the container, so every machine test of the target runs.
     """
-    tiers = {f.machine for f in files.values() if f.machine}
+    tiers = {f.machine for f in files.values() if f.machine is not None}
     if not tiers:
         raise SystemExit("--with-machine: the chosen files have no machine tests (TARGETS)")
     seconds: dict[Run, float] = {}
@@ -881,11 +920,10 @@ def machine_stage(session: Session, files: dict[str, SourceFile], results: list[
     print(f"machine tier: {len(todo)} mutants, one at a time", flush=True)
 
     def one(result: Result) -> tuple[Result, Result]:
-        file = files[result.mutant.file]
-        step = Step(
-            file.machine, None, 60 + session.options.timeout_factor * seconds[file.machine]
-        )
-        return result, session.test(result.mutant, file.copies, [step])
+        machine = files[result.mutant.file].machine
+        assert machine is not None  # only such files' mutants are in `todo`
+        step = Step(machine, None, 60 + session.options.timeout_factor * seconds[machine])
+        return result, session.test(result.mutant, [step])
 
     for result, machine in session.map(one, todo, workers=1):
         if machine.status != "survived":
@@ -1088,9 +1126,7 @@ def test_all(
           f"lines ({len(results)} not run)", flush=True)  # fmt: skip
     finished: set[str] = set()
     try:
-        for result in session.map(
-            lambda job: session.test(job[0], files[job[0].file].copies, job[1]), todo
-        ):
+        for result in session.map(lambda job: session.test(job[0], job[1]), todo):
             result.tier = "tests"
             results.append(result)
             finished.add(result.mutant.id)

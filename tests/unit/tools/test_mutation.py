@@ -185,7 +185,7 @@ def test_docstrings_annotations_logging_and_the_main_guard_are_left_alone():
 
 
 def test_every_mutant_compiles_changes_the_tree_and_only_its_own_span():
-    path = "charms/prometheus/src/prometheus.py"
+    path = "lab-monitoring/src/lab_monitoring/packaged_service.py"
     source = (pathlib.Path(__file__).parents[3] / path).read_bytes()
     original = ast.dump(ast.parse(source))
 
@@ -199,7 +199,7 @@ def test_every_mutant_compiles_changes_the_tree_and_only_its_own_span():
         assert mutated.endswith(source[m.end :])
 
 
-# Which files, which copies, which tests
+# Which files, which tests, in which environment
 
 
 def tree(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
@@ -209,46 +209,65 @@ def tree(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
     return root
 
 
-LIB = "charms/one/lib/charms/one/v0/shared.py"
+UNIT = mutation.Run("charms/one", ("tests/unit/one",))
+FUNCTIONAL = mutation.Run("charms/other", ("tests/functional/t1*.py",))
+SHARED = mutation.Run("shared", ("tests/unit/shared",))
 TARGETS = (
     mutation.Target(
-        "charms/one/src/*.py", runs=(("tests/unit/one",), ("tests/functional/t1*.py",))
+        "charms/one/src/**/*.py",
+        runs=(UNIT, FUNCTIONAL),
+        machine=mutation.Run(".", ("tests/machine/test_one*.py",), group="repo"),
     ),
-    mutation.Target("charms/one/lib/charms/*/v*/*.py", runs=(("tests/unit/lib",),)),
-    mutation.Target("charms/future/src/*.py", runs=(("tests/unit/future",),)),
+    mutation.Target("shared/src/shared/**/*.py", runs=(SHARED, UNIT)),
+    mutation.Target("charms/future/src/**/*.py", runs=(mutation.Run("f", ("tests/unit/f",)),)),
 )
 
 
-def test_library_copies_are_the_identical_files_in_other_charms(tmp_path: pathlib.Path):
+def test_the_table_resolves_to_existing_files_and_tests_in_their_projects(
+    tmp_path: pathlib.Path,
+):
     root = tree(tmp_path, {
-        LIB: "x = 1\n",
-        "charms/two/lib/charms/one/v0/shared.py": "x = 1\n",
-        "charms/three/lib/charms/one/v0/shared.py": "x = 2\n",
+        "charms/one/src/charm.py": "", "charms/one/src/work/service.py": "",
+        "shared/src/shared/__init__.py": "", "shared/src/shared/interfaces/x.py": "",
+        "tests/unit/one/test_a.py": "", "tests/functional/t1_a.py": "",
+        "tests/unit/shared/test_s.py": "",
     })  # fmt: skip
 
-    assert mutation.library_copies(root, LIB) == ("charms/two/lib/charms/one/v0/shared.py",)
-    assert mutation.library_copies(root, "charms/one/src/charm.py") == ()
+    files = {f.path: f for f in mutation.source_files(root, TARGETS)}
+
+    # Recursive: a workload package under src/ and the shared package's subpackages count.
+    assert sorted(files) == [
+        "charms/one/src/charm.py",
+        "charms/one/src/work/service.py",
+        "shared/src/shared/__init__.py",
+        "shared/src/shared/interfaces/x.py",
+    ]
+    assert files["charms/one/src/work/service.py"].runs == (
+        UNIT,
+        mutation.Run("charms/other", ("tests/functional/t1_a.py",)),
+    )
+    # No machine tests yet: no machine tier.
+    assert files["charms/one/src/charm.py"].machine is None
+    assert files["shared/src/shared/interfaces/x.py"].runs == (SHARED, UNIT)
 
 
-def test_the_table_resolves_to_existing_files_and_tests(tmp_path: pathlib.Path):
-    root = tree(tmp_path, {
-        "charms/one/src/charm.py": "", "charms/one/src/work.py": "", LIB: "",
-        "tests/unit/one/test_a.py": "", "tests/functional/t1_a.py": "", "tests/unit/lib/t.py": "",
-    })  # fmt: skip
+def test_file_picks_files_of_the_table_only(tmp_path: pathlib.Path):
+    root = tree(tmp_path, {"charms/one/src/charm.py": "", "shared/src/shared/a.py": ""})
 
-    files = mutation.source_files(root, TARGETS)
+    picked = mutation.source_files(root, TARGETS, [str(root / "shared/src/shared/a.py")])
 
-    assert [f.path for f in files] == ["charms/one/src/charm.py", "charms/one/src/work.py", LIB]
-    assert files[0].runs == (("tests/unit/one",), ("tests/functional/t1_a.py",))
-
-
-def test_file_picks_one_file_and_a_copy_means_its_owner(tmp_path: pathlib.Path):
-    copy = "charms/two/lib/charms/one/v0/shared.py"
-    root = tree(tmp_path, {"charms/one/src/charm.py": "", LIB: "x = 1\n", copy: "x = 1\n"})
-
-    assert [f.path for f in mutation.source_files(root, TARGETS, [str(root / copy)])] == [LIB]
+    assert [f.path for f in picked] == ["shared/src/shared/a.py"]
     with pytest.raises(SystemExit, match="not a file to mutate"):
         mutation.source_files(root, TARGETS, [str(root / "README.md")])
+
+
+def test_each_process_runs_on_its_projects_lock_in_the_worker_copy(tmp_path: pathlib.Path):
+    command = mutation.uv_command(tmp_path, UNIT, "-m", "pytest", "tests/unit/one")
+
+    assert command == [
+        "uv", "run", "--locked", "--no-sync", "--group", "unit",
+        "--project", str(tmp_path / "charms/one"), "python", "-m", "pytest", "tests/unit/one",
+    ]  # fmt: skip
 
 
 def baseline(lines: dict[int, set[str]]) -> mutation.Baseline:
@@ -260,37 +279,31 @@ def a_mutant(line: int, end_line: int | None = None) -> mutation.Mutant:
     return mutation.Mutant("m.py", line, end_line or line, "number", "1", "2", 0, 1)
 
 
-FILE = mutation.SourceFile("m.py", (), (("unit",), ("functional",)), ())
+RUN_UNIT = mutation.Run("p", ("unit",))
+RUN_FUNCTIONAL = mutation.Run("p", ("functional",))
+FILE = mutation.SourceFile("m.py", (RUN_UNIT, RUN_FUNCTIONAL), None)
 
 
 def test_only_the_tests_that_ran_the_line_are_run_the_cheapest_process_first():
     baselines = {
-        ("unit",): baseline({3: {"t::c"}, 4: {"t::a", "t::b"}}),
-        ("functional",): baseline({4: {"t::a"}}),
+        RUN_UNIT: baseline({3: {"t::c"}, 4: {"t::a", "t::b"}}),
+        RUN_FUNCTIONAL: baseline({4: {"t::a"}}),
     }
 
     steps = mutation.plan(a_mutant(3, 4), FILE, baselines, factor=3)
 
     assert [(s.run, s.tests) for s in steps] == [
-        (("functional",), ("t::a",)),
-        (("unit",), ("t::a", "t::b", "t::c")),
+        (RUN_FUNCTIONAL, ("t::a",)),
+        (RUN_UNIT, ("t::a", "t::b", "t::c")),
     ]
     assert steps[0].timeout == 10 + 3 * (3.0 + 1.0)  # startup (10 s - 7 s of tests) + t::a
 
 
 def test_a_line_run_at_import_runs_every_test_and_an_unrun_line_none():
-    baselines = {("unit",): baseline({1: {"", "t::a"}}), ("functional",): baseline({})}
+    baselines = {RUN_UNIT: baseline({1: {"", "t::a"}}), RUN_FUNCTIONAL: baseline({})}
 
     assert [s.tests for s in mutation.plan(a_mutant(1), FILE, baselines, factor=3)] == [None]
     assert mutation.plan(a_mutant(2), FILE, baselines, factor=3) == []
-
-
-def test_copies_count_as_the_owner_file():
-    merged = mutation._merge_copies(
-        {"own.py": {1: {"t::a"}}, "copy.py": {1: {"t::b"}, 2: {""}}}, {"copy.py": "own.py"}
-    )
-
-    assert merged == {"own.py": {1: {"t::a", "t::b"}, 2: {""}}}
 
 
 def test_kill_rate_counts_timeouts_as_killed_over_the_mutants_that_ran():
@@ -345,11 +358,7 @@ def mode():
     return 0o640
 """
 DEMO_TESTS = """\
-import pathlib, sys
-
-sys.path.insert(0, str(pathlib.Path(__file__).parents[3] / "charms" / "demo" / "src"))
-
-import demo
+from lab_monitoring import demo
 
 
 def test_installed():
@@ -360,9 +369,7 @@ def test_mode_is_set():
     assert demo.mode()
 """
 MACHINE_TESTS = (
-    DEMO_TESTS.replace("parents[3]", "parents[2]").replace(
-        "assert demo.mode()", "assert demo.mode() == 0o640"
-    )
+    DEMO_TESTS.replace("assert demo.mode()", "assert demo.mode() == 0o640")
     + """
 
 def test_not_installed():
@@ -372,6 +379,8 @@ def test_not_installed():
     assert not demo.installed(missing)
 """
 )
+REPOSITORY = pathlib.Path(__file__).parents[3]
+DEMO_FILE = "lab-monitoring/src/lab_monitoring/demo.py"
 
 
 def options(**overrides: Any) -> argparse.Namespace:
@@ -381,17 +390,30 @@ def options(**overrides: Any) -> argparse.Namespace:
 
 
 def demo_repository(tmp_path: pathlib.Path) -> pathlib.Path:
+    """The demo module in a real uv project: the shared package's pyproject and lock.
+
+    The tests import it from that project's environment (an editable install), as the charms'
+    tests import the shared package: a mutant is only seen if the worker copy has its own.
+    """
+    project = REPOSITORY / "lab-monitoring"
     return tree(tmp_path / "repo", {
-        "pyproject.toml": "", "charms/demo/src/demo.py": DEMO,
+        "pyproject.toml": "",
+        "lab-monitoring/pyproject.toml": (project / "pyproject.toml").read_text(),
+        "lab-monitoring/uv.lock": (project / "uv.lock").read_text(),
+        "lab-monitoring/src/lab_monitoring/__init__.py": "",
+        DEMO_FILE: DEMO,
         "tests/unit/demo/test_demo.py": DEMO_TESTS,
         "tests/machine/test_demo_machine.py": MACHINE_TESTS,
         "tools/mutation_plugin.py": pathlib.Path(mutation_plugin.__file__).read_text(),
     })  # fmt: skip
 
 
+DEMO_UNIT = mutation.Run("lab-monitoring", ("tests/unit/demo",))
 DEMO_TARGETS = (
     mutation.Target(
-        "charms/demo/src/*.py", runs=(("tests/unit/demo",),), machine=("tests/machine",)
+        "lab-monitoring/src/lab_monitoring/**/*.py",
+        runs=(DEMO_UNIT,),
+        machine=mutation.Run("lab-monitoring", ("tests/machine",)),
     ),
 )
 
@@ -408,8 +430,8 @@ def test_a_run_kills_reports_tries_the_machine_tier_and_leaves_the_tree_alone(
     assert code == 0
     out = capsys.readouterr().out
     # Listed while it survives the unit tests, with the mutation and the original line:
-    assert "  survived: charms/demo/src/demo.py:10 mode: `0o640` -> `0o644`\n" in out
-    assert "charms/demo/src/demo.py  " in out  # its row in the table
+    assert f"  survived: {DEMO_FILE}:10 mode: `0o640` -> `0o644`\n" in out
+    assert f"{DEMO_FILE}  " in out  # its row in the table
     result = json.loads((tmp_path / "out.json").read_text())
     by_change = {(m["line"], m["replacement"]): m for m in result["mutants"]}
     assert (by_change[(6, "False")]["status"], by_change[(6, "False")]["tier"]) == (
@@ -431,7 +453,7 @@ def test_a_retest_runs_only_the_earlier_survivors_and_a_new_test_kills_them(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ):
     root = demo_repository(tmp_path)
-    targets = (mutation.Target("charms/demo/src/*.py", runs=(("tests/unit/demo",),)),)
+    targets = (mutation.Target("lab-monitoring/src/lab_monitoring/*.py", runs=(DEMO_UNIT,)),)
     mutation.run(root, targets, options(json=tmp_path / "first.json"))
     first = json.loads((tmp_path / "first.json").read_text())["mutants"]
     survived = {m["id"] for m in first if m["status"] == "survived"}
