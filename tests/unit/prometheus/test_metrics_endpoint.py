@@ -844,3 +844,19 @@ def test_either_scheme_is_kept_as_sent(ctx, fake, scheme):
     run(ctx, relation([{**GOOD, "scheme": scheme}], units={0: TWO_UNITS[0]}))
 
     assert fake.jobs()[f"{PREFIX}_ok-0"]["scheme"] == scheme
+
+
+def test_label_names_up_to_yamls_key_limit_are_kept_and_longer_ones_refused(ctx, fake, caplog):
+    def job(name: str, size: int) -> dict:
+        return {
+            "job_name": name,
+            "static_configs": [{"targets": ["*:80"], "labels": {"n" * size: "v"}}],
+        }
+
+    with caplog.at_level(logging.WARNING):
+        run(ctx, relation([job("fits", 998), job("long", 999)], units={0: TWO_UNITS[0]}))
+
+    out = fake.jobs()
+    assert out[f"{PREFIX}_fits-0"]["static_configs"][0]["labels"]["n" * 998] == "v"
+    assert f"{PREFIX}_long-0" not in out
+    assert 'skipping job "long": label name "nnn' in caplog.text
