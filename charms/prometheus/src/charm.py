@@ -44,12 +44,14 @@ class PrometheusCharm(ops.CharmBase):
         # Why Prometheus last failed to start, with which flags and when (packaged_service's
         # StartGuard). Rules from relations that were left out (unparsable, malformed, refused
         # by promtool), counted when the files are rendered and shown in status until none are.
+        # What each relation's rules were made into (relations.rule_files).
         self._stored.set_default(
             rejected="",
             reload_pending=False,
             reload_refused="",
             start={},
             rules_left_out=0,
+            scoped_rules={},
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
         self._start_guard = packaged_service.StartGuard(self._stored.start)
@@ -59,7 +61,6 @@ class PrometheusCharm(ops.CharmBase):
             self.on.install,
             self.on.start,
             self.on.config_changed,
-            self.on.upgrade_charm,
             self.on.update_status,
             self.on.leader_elected,
             self.on["metrics-endpoint"].relation_changed,
@@ -71,10 +72,16 @@ class PrometheusCharm(ops.CharmBase):
             self.on["grafana-source"].relation_joined,
         ):
             framework.observe(event, self._reconcile)
+        framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
         framework.observe(self.on["validate-configuration"].action, self._on_validate_action)
         framework.observe(self.on["reload"].action, self._on_reload_action)
+
+    def _on_upgrade_charm(self, event: ops.UpgradeCharmEvent) -> None:
+        # The new charm may validate or scope rules differently: make them again.
+        self._stored.scoped_rules = {}
+        self._reconcile(event)
 
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, files, service and relation data in line with Juju's state."""
@@ -142,7 +149,9 @@ class PrometheusCharm(ops.CharmBase):
                 scrape_interval=options.scrape_interval,
             ),
         )
-        rules = relations.rule_files(self.model)
+        rules = relations.rule_files(self.model, self._stored.scoped_rules)
+        if rules.scoped != self._stored.scoped_rules:
+            self._stored.scoped_rules = rules.scoped
         try:
             result = config_file.install_config(rendered, rules.texts)
         except config_file.ConfigError as e:

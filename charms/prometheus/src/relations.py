@@ -6,7 +6,10 @@ and hands them over as plain mappings, with the topology Juju knows for the remo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import ops
@@ -22,6 +25,8 @@ class RuleFiles(NamedTuple):
     texts: dict[str, str]
     counts: dict[str, int]  # how many rules each file holds
     left_out: int  # rules sent but left out (malformed, unscopable, or another's topology)
+    # Per relation, what its rules were made from and what they became (see rule_files).
+    scoped: dict[str, dict[str, Any]]
 
 
 def scrape_configs(
@@ -57,19 +62,38 @@ def scrape_configs(
     return jobs.unique_jobs(found)
 
 
-def rule_files(model: ops.Model) -> RuleFiles:
-    """Return the rules file of each metrics-endpoint application that sent valid rules."""
+def rule_files(model: ops.Model, scoped: Mapping[str, Mapping[str, Any]]) -> RuleFiles:
+    """Return the rules file of each metrics-endpoint application that sent valid rules.
+
+    Scoping rules parses every expression (a compiled PromQL parser, loaded on first use), so a
+    relation's rules are only validated and scoped again when what it sent, or its topology,
+    changed: `scoped` is what the last hook made of each relation (RuleFiles.scoped, kept by
+    the charm), and the result says what this one made.
+    """
     texts: dict[str, str] = {}
     counts: dict[str, int] = {}
     left_out = 0
+    now_scoped: dict[str, dict[str, Any]] = {}
     for relation in model.relations["metrics-endpoint"]:
         if relation.app is None:
             continue
         app_data = relation.data[relation.app]
         sender = topology.cos_topology(app_data, juju_topology(model, relation.app.name))
-        found = rules.cos_rules(app_data, sender)
-        left_out += found.left_out
-        if not found.rule_count:
+        source = json.dumps([app_data.get("alert_rules", ""), list(sender)])
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        made = dict(scoped.get(str(relation.id), {}))
+        if made.get("digest") != digest:
+            found = rules.cos_rules(app_data, sender)
+            text = config_file.render_rules({"groups": found.groups}) if found.rule_count else ""
+            made = {
+                "digest": digest,
+                "text": text,
+                "count": found.rule_count,
+                "left": found.left_out,
+            }
+        now_scoped[str(relation.id)] = made
+        left_out += made["left"]
+        if not made["count"]:
             continue
         # First come, first kept, like jobs in jobs.unique_jobs: an application claiming
         # another's topology cannot replace that one's rules.
@@ -78,11 +102,11 @@ def rule_files(model: ops.Model) -> RuleFiles:
             logger.warning(
                 "%s: rules for %s already sent by another application", name, relation.app.name
             )
-            left_out += found.rule_count
+            left_out += made["count"]
             continue
-        texts[name] = config_file.render_rules({"groups": found.groups})
-        counts[name] = found.rule_count
-    return RuleFiles(texts, counts, left_out)
+        texts[name] = made["text"]
+        counts[name] = made["count"]
+    return RuleFiles(texts, counts, left_out, now_scoped)
 
 
 def juju_topology(model: ops.Model, application: str) -> topology.Topology:
