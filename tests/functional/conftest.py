@@ -6,11 +6,12 @@ there), and Prometheus is started the way the packaged systemd unit starts it:
 `prometheus $ARGS`, with ARGS read from the flags file the charm wrote, on a free port, and
 always stopped afterwards. Exporters started here are stopped the same way.
 
-There is no systemd here, so the two thin functions of the module that need it are replaced for
-a started Prometheus (tools/standins.py): `signal_reload` (systemctl reload, whose ExecReload
-sends SIGHUP) sends SIGHUP to the process the test started, and `journal` reads that process's
-log output instead of journald. Everything else in a reload stays real: the confirmation from
-Prometheus's /metrics, and Prometheus's own reasons. tests/machine runs the real systemd path.
+There is no systemd here, so the two thin functions of prometheus.reload that need it are
+replaced for a started Prometheus (tools/standins.py): `signal_reload` (systemctl reload, whose
+ExecReload sends SIGHUP) sends SIGHUP to the process the test started, and `journal` reads that
+process's log output instead of journald. Everything else in a reload stays real: the
+confirmation from Prometheus's /metrics, and Prometheus's own reasons. tests/machine runs the
+real systemd path.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ sys.path[:0] = [
 ]
 
 import loopback  # noqa: E402
-import prometheus  # noqa: E402
+import prometheus.paths  # noqa: E402
+import prometheus.reload  # noqa: E402
 import standins  # noqa: E402
 
 
@@ -90,14 +92,14 @@ def port() -> int:
 
 
 @pytest.fixture
-def paths(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> prometheus.Paths:
-    """Point the workload module's files at a temporary directory."""
-    tmp_paths = prometheus.Paths(
+def paths(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> prometheus.paths.Paths:
+    """Point the Prometheus workload's files at a temporary directory."""
+    tmp_paths = prometheus.paths.Paths(
         config_dir=tmp_path / "etc" / "prometheus",
         defaults=tmp_path / "etc" / "default" / "prometheus",
         tsdb=tmp_path / "metrics2",
     )
-    monkeypatch.setattr(prometheus, "PATHS", tmp_paths)
+    monkeypatch.setattr(prometheus.paths, "PATHS", tmp_paths)
     return tmp_paths
 
 
@@ -128,11 +130,11 @@ def run_prometheus(
 
 @pytest.fixture
 def start_prometheus(
-    paths: prometheus.Paths, monkeypatch: pytest.MonkeyPatch
+    paths: prometheus.paths.Paths, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[[], RunningPrometheus]]:
     """Return a function that starts Prometheus from the written flags and waits for ready.
 
-    The module's reload then signals that process and reads its log (see the module docstring).
+    prometheus.reload then signals that process and reads its log (see the module docstring).
     """
     with contextlib.ExitStack() as started:
 
@@ -153,8 +155,8 @@ def start_prometheus(
             base_url = f"http://127.0.0.1:{port}{prefix}"
             running = started.enter_context(run_prometheus(args, log, base_url))
             pid = running.process.pid
-            monkeypatch.setattr(prometheus, "signal_reload", standins.sighup(lambda: pid))
-            monkeypatch.setattr(prometheus, "journal", standins.journal_of(log))
+            monkeypatch.setattr(prometheus.reload, "signal_reload", standins.sighup(lambda: pid))
+            monkeypatch.setattr(prometheus.reload, "journal", standins.journal_of(log))
             return running
 
         yield start

@@ -4,8 +4,8 @@ The Prometheus here (Debian's, 2.42) scrapes itself, so both the metrics on its 
 the series Prometheus makes for every target (up, scrape_duration_seconds, ...) exist. It also
 scrapes a real node exporter (Debian's `prometheus-node-exporter`, started on a loopback port)
 through the job the node-exporter charm publishes, as this repository's Prometheus charm turns
-it into a scrape config (scrape.cos_jobs), so the Node overview's drop-downs and queries see
-what they see in a deployment (Debian's exporter is 1.5.0; every node_* metric the dashboard
+it into a scrape config (prometheus.jobs.cos_jobs), so the Node overview's drop-downs and queries
+see what they see in a deployment (Debian's exporter is 1.5.0; every node_* metric the dashboard
 uses is also in jammy's 1.3.1: node_exporter v1.3.1 collector/fixtures/e2e-output.txt, and
 collector/time.go, uname.go, meminfo.go, filesystem_common.go for what that file leaves out).
 Grafana's own metrics cannot be checked without a Grafana binary: they are compared with the
@@ -26,8 +26,9 @@ from typing import Any
 import loopback
 import metrics_endpoint
 import pytest
-import scrape
 from node_exporter import exporter, flags
+from prometheus import jobs as prometheus_jobs
+from prometheus import topology as prometheus_topology
 
 DASHBOARDS = sorted((Path(__file__).parents[2] / "charms/grafana/src/dashboards").glob("*.json"))
 DATASOURCE = "${datasource}"
@@ -227,10 +228,9 @@ def lab(
         app_data = metrics_endpoint.app_data(topology, port)
         units = {NODE_UNIT: {"prometheus_scrape_unit_name": NODE_UNIT,
                              "prometheus_scrape_unit_address": "127.0.0.1"}}  # fmt: skip
-        fallback = scrape.Topology("lab", UUID, "node-exporter")
-        jobs = scrape.cos_jobs(
-            app_data, units, scrape.cos_topology(app_data, fallback), scrape_interval="1s"
-        )
+        fallback = prometheus_topology.Topology("lab", UUID, "node-exporter")
+        declared = prometheus_topology.cos_topology(app_data, fallback)
+        jobs = prometheus_jobs.cos_jobs(app_data, units, declared, scrape_interval="1s")
         assert len(jobs) == 1
         with scraping_prometheus(tmp, jobs) as running:
             # A few scrapes of both, so that rate() over a minute has samples to work with.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 
-import prometheus
+import prometheus.service
 
 
 def fail(*args: str) -> list[str]:
@@ -34,7 +34,7 @@ def test_a_taken_port_is_named_with_the_cause(tmp_path, port):
             f"--web.listen-address=127.0.0.1:{port}",
         )
 
-    reason = prometheus.failure_reason(log)
+    reason = prometheus.service.failure_reason(log)
 
     assert reason == f"prometheus cannot listen on 127.0.0.1:{port}: address already in use"
 
@@ -42,7 +42,7 @@ def test_a_taken_port_is_named_with_the_cause(tmp_path, port):
 def test_an_unknown_flag_is_quoted(tmp_path):
     log = fail("--no-such-flag")
 
-    reason = prometheus.failure_reason(log)
+    reason = prometheus.service.failure_reason(log)
 
     assert reason.startswith("prometheus failed to start: ")
     assert "no-such-flag" in reason
@@ -57,7 +57,7 @@ def test_an_unreadable_config_says_what_prometheus_said(tmp_path, port):
         f"--storage.tsdb.path={tmp_path / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
     )
-    reason = prometheus.failure_reason(log)
+    reason = prometheus.service.failure_reason(log)
 
     # Prometheus's msg, then its err: what failed, then why.
     assert reason.startswith(

@@ -20,9 +20,15 @@ from typing import Any
 
 import loopback
 import metrics_endpoint
-import prometheus
+import prometheus.config_file
+import prometheus.flags
+import prometheus.jobs
+import prometheus.paths
+import prometheus.reload
+import prometheus.rules
+import prometheus.service
+import prometheus.topology
 import pytest
-import scrape
 import yaml
 
 pytestmark = pytest.mark.skipif(
@@ -30,8 +36,8 @@ pytestmark = pytest.mark.skipif(
     reason="needs the prometheus package (apt install prometheus)",
 )
 
-LAB = scrape.Topology("lab", "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f", "prometheus")
-APP = scrape.Topology("lab", LAB.model_uuid, "widgets")
+LAB = prometheus.topology.Topology("lab", "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f", "prometheus")
+APP = prometheus.topology.Topology("lab", LAB.model_uuid, "widgets")
 
 
 def configure(
@@ -41,19 +47,19 @@ def configure(
     rules: Mapping[str, str] | None = None,
     external_url: str = "",
     retention_size: str = "",
-) -> prometheus.Installed:
+) -> prometheus.config_file.Installed:
     """Render and install prometheus.yml and flags the way the charm's reconcile does."""
     prefix = urllib.parse.urlsplit(external_url).path.rstrip("/")
-    config = prometheus.render_config(
+    config = prometheus.config_file.render_config(
         scrape_interval="1s",
         scrape_timeout="1s",
         evaluation_interval="1s",
         external_labels={"site": "lab"},
-        scrape_configs=[scrape.self_job(port, prefix, LAB.labels("prometheus/0")), *jobs],
+        scrape_configs=[prometheus.jobs.self_job(port, prefix, LAB.labels("prometheus/0")), *jobs],
     )
-    result = prometheus.install_config(config, rules or {})
-    prometheus.write_flags(
-        prometheus.flags(
+    result = prometheus.config_file.install_config(config, rules or {})
+    prometheus.flags.write_flags(
+        prometheus.flags.flags(
             port=port,
             retention_time="2d",
             retention_size=retention_size,
@@ -88,8 +94,8 @@ def relation_jobs(metrics_port: int) -> list[dict[str, Any]]:
             "prometheus_scrape_unit_name": "widgets/0",
         }
     }
-    topology = scrape.cos_topology(app_data, APP)
-    return scrape.cos_jobs(app_data, units, topology, scrape_interval="1s")
+    topology = prometheus.topology.cos_topology(app_data, APP)
+    return prometheus.jobs.cos_jobs(app_data, units, topology, scrape_interval="1s")
 
 
 def target_health(running: Any, job: str) -> str | None:
@@ -115,12 +121,12 @@ def test_rendered_files_start_prometheus_under_its_route_prefix(
     [series] = running.query('up{job="prometheus"}')
     assert series["metric"]["juju_unit"] == "prometheus/0"
     # The charm's own checks find it under the prefix: readiness, and a reload's confirmation.
-    assert prometheus.ready()
-    assert 0 < prometheus.reload(timeout=10) < 10
+    assert prometheus.service.ready()
+    assert 0 < prometheus.reload.reload(timeout=10) < 10
 
 
 def test_percentage_retention_size_in_bytes_is_accepted(paths, start_prometheus, port):
-    size = int(prometheus.tsdb_filesystem_size() * 0.8)
+    size = int(prometheus.flags.tsdb_filesystem_size() * 0.8)
     configure(port, retention_size=f"{size}B")
 
     running = start_prometheus()
@@ -151,9 +157,9 @@ def test_target_from_relation_data_is_scraped_with_topology_labels(
 def test_legacy_http_relation_target_is_scraped(
     paths, start_prometheus, metrics_server, port, wait_for
 ):
-    job = scrape.http_job(
+    job = prometheus.jobs.http_job(
         {"web/0": {"private-address": "127.0.0.1", "port": str(metrics_server)}},
-        scrape.Topology("lab", LAB.model_uuid, "web"),
+        prometheus.topology.Topology("lab", LAB.model_uuid, "web"),
     )
     assert job is not None
     configure(port, jobs=[job])
@@ -173,7 +179,7 @@ def test_changed_config_is_applied_by_reload_signal_in_the_same_process(
 
     jobs = relation_jobs(metrics_server)
     result = configure(port, jobs=jobs)
-    seconds = prometheus.reload()
+    seconds = prometheus.reload.reload()
 
     # reload() returned: Prometheus's own metrics confirmed it. Check the effect independently.
     assert result.changed
@@ -206,52 +212,31 @@ def test_lifecycle_endpoints_are_refused_and_prometheus_keeps_running(
     assert "Ready" in running.get("/-/ready")
 
 
-def test_the_charms_writer_gives_pyyamls_configuration_and_promtool_accepts_both(
-    paths, monkeypatch
-):
-    def render() -> str:
-        units = {f"w/{n}": {"prometheus_scrape_unit_address": f"10.0.0.{n}"} for n in range(50)}
-        job = {"static_configs": [{"targets": ["*:80"], "labels": {"note": "x: 'y' \"z\" #"}}]}
-        return prometheus.render_config(
-            scrape_interval="15s",
-            scrape_timeout="10s",
-            evaluation_interval="15s",
-            external_labels={"site": "lab", "empty": "", "yes": "true"},
-            scrape_configs=[
-                # An operator's job, with a bool only PyYAML writes, among the charm's own.
-                {"job_name": "own", "sample_limit": 10, "honor_labels": True, "params": {}},
-                *scrape.cos_jobs(
-                    {"scrape_jobs": json.dumps([job])}, units, APP, scrape_interval="15s"
-                ),
-            ],
-        )
+def test_the_charms_file_and_pyyamls_block_yaml_of_it_are_one_config_promtool_accepts(paths):
+    units = {f"w/{n}": {"prometheus_scrape_unit_address": f"10.0.0.{n}"} for n in range(50)}
+    job = {"static_configs": [{"targets": ["*:80"], "labels": {"note": "x: 'y' \"z\" #"}}]}
+    charms = prometheus.config_file.render_config(
+        scrape_interval="15s",
+        scrape_timeout="10s",
+        evaluation_interval="15s",
+        external_labels={"site": "lab", "empty": "", "yes": "true"},
+        scrape_configs=[
+            # An operator's job, with a bool, among the charm's own.
+            {"job_name": "own", "sample_limit": 10, "honor_labels": True, "params": {}},
+            *prometheus.jobs.cos_jobs(
+                {"scrape_jobs": json.dumps([job])}, units, APP, scrape_interval="15s"
+            ),
+        ],
+    )
+    # The same configuration as block YAML, as the charm wrote it before it wrote JSON (the live
+    # file a charm upgrade finds, and must still count the jobs of).
+    block = prometheus.paths.HEADER + yaml.safe_dump(yaml.safe_load(charms), sort_keys=False)
 
-    charms = render()
-    # What rendered prometheus.yml before the charm had its own writer: PyYAML's pure-Python
-    # dumper, then libyaml's.
-    before = []
-    for dumper in (yaml.SafeDumper, yaml.CSafeDumper):
-        with monkeypatch.context() as patch:
-            patch.setattr(
-                prometheus,
-                "_dump",
-                lambda data, d=dumper: yaml.dump(
-                    data, Dumper=d, sort_keys=False, allow_unicode=False
-                ),
-            )
-            before.append(render())
-    # Where PyYAML lacks libyaml, the charm leaves the operator's job to the pure-Python one.
-    monkeypatch.setattr(prometheus, "_DUMPER", yaml.SafeDumper)
-    monkeypatch.setattr(prometheus, "_LOADER", yaml.SafeLoader)
-    without_libyaml = render()
-
-    assert charms not in before  # the text differs: the charm quotes every string value
-    for text in (*before, without_libyaml):
-        assert yaml.safe_load(text) == yaml.safe_load(charms)
-    for text in dict.fromkeys((charms, without_libyaml, *before)):  # each different text once
-        assert prometheus.install_config(text, {}).changed
-        assert prometheus.check_live_config() is None
-        assert prometheus.job_count() == 51
+    assert yaml.safe_load(block) == yaml.safe_load(charms)
+    for text in (charms, block):
+        assert prometheus.config_file.install_config(text, {}).changed
+        assert prometheus.config_file.check_live_config() is None
+        assert prometheus.config_file.job_count() == 51
 
 
 def test_unchanged_config_writes_nothing(paths, port):
@@ -307,10 +292,10 @@ def test_files_are_replaced_in_place_when_the_temp_dir_is_another_filesystem(
 
     assert result.changed
     assert (paths.rules_dir / "juju_a.rules").read_text() == GROUP_A
-    assert prometheus.check_live_config() is None
+    assert prometheus.config_file.check_live_config() is None
 
 
-def cos_relation(topology: scrape.Topology, target_port: int, **app_data: str):
+def cos_relation(topology: prometheus.topology.Topology, target_port: int, **app_data: str):
     """The jobs and rules of a COS metrics-endpoint relation with one unit on 127.0.0.1."""
     data = {
         "scrape_metadata": json.dumps(
@@ -328,10 +313,10 @@ def cos_relation(topology: scrape.Topology, target_port: int, **app_data: str):
         **app_data,
     }
     units = {f"{topology.application}/0": {"prometheus_scrape_unit_address": "127.0.0.1"}}
-    declared = scrape.cos_topology(data, topology)
+    declared = prometheus.topology.cos_topology(data, topology)
     return (
-        scrape.cos_jobs(data, units, declared, scrape_interval="1s"),
-        scrape.cos_rules(data, declared),
+        prometheus.jobs.cos_jobs(data, units, declared, scrape_interval="1s"),
+        prometheus.rules.cos_rules(data, declared),
     )
 
 
@@ -379,13 +364,15 @@ def test_rules_as_cos_sends_them_load_scoped_and_fire_only_for_their_application
     # Two applications whose targets are both down: nothing listens on these ports.
     widgets_port, db_port = loopback.free_port(), loopback.free_port()
     widgets_jobs, rules = cos_relation(APP, widgets_port, alert_rules=json.dumps(alert_rules))
-    db_jobs, _ = cos_relation(scrape.Topology("lab", APP.model_uuid, "db"), db_port)
+    db_jobs, _ = cos_relation(prometheus.topology.Topology("lab", APP.model_uuid, "db"), db_port)
     assert rules.left_out == 0
     configure(
         port,
         jobs=[*widgets_jobs, *db_jobs],
         rules={
-            "juju_lab_2f5e6d0a_widgets.rules": prometheus.render_rules({"groups": rules.groups})
+            "juju_lab_2f5e6d0a_widgets.rules": prometheus.config_file.render_rules(
+                {"groups": rules.groups}
+            )
         },
     )
 
@@ -426,7 +413,7 @@ def test_the_node_exporter_charms_rules_are_all_kept_by_this_charms_parser():
     app_data = metrics_endpoint.app_data(sender, 9100)  # as its leader writes it
     sent = [r["alert"] for g in metrics_endpoint.alert_rules(sender)["groups"] for r in g["rules"]]
 
-    rules = scrape.cos_rules(app_data, scrape.cos_topology(app_data, APP))
+    rules = prometheus.rules.cos_rules(app_data, prometheus.topology.cos_topology(app_data, APP))
 
     assert rules.left_out == 0
     assert [rule["alert"] for group in rules.groups for rule in group["rules"]] == sent
@@ -446,11 +433,13 @@ def test_promtool_rejection_keeps_the_live_files(paths, port):
         "static_configs": [{"targets": ["localhost:1"]}],
     }
 
-    with pytest.raises(prometheus.ConfigError, match="scrape timeout greater than scrape"):
+    with pytest.raises(
+        prometheus.config_file.ConfigError, match="scrape timeout greater than scrape"
+    ):
         configure(port, jobs=[bad_job])
 
     assert paths.config.read_text() == before
-    assert prometheus.check_live_config() is None
+    assert prometheus.config_file.check_live_config() is None
 
 
 def test_promtool_rejects_unknown_keys_and_bad_targets(paths, port):
@@ -460,7 +449,7 @@ def test_promtool_rejects_unknown_keys_and_bad_targets(paths, port):
         {"job_name": "x", "no_such_key": 1, "static_configs": [{"targets": ["a:1"]}]},
         {"job_name": "x", "static_configs": [{"targets": ["a:1/path"]}]},
     ):
-        with pytest.raises(prometheus.ConfigError):
+        with pytest.raises(prometheus.config_file.ConfigError):
             configure(port, jobs=[bad_job])
 
 
@@ -489,8 +478,8 @@ def test_promtool_refuses_what_the_charm_refuses(paths, global_settings, job):
         ],
     }
 
-    with pytest.raises(prometheus.ConfigError):
-        prometheus.install_config(yaml.safe_dump(config), {})
+    with pytest.raises(prometheus.config_file.ConfigError):
+        prometheus.config_file.install_config(yaml.safe_dump(config), {})
 
     assert not paths.config.exists()
 
@@ -498,19 +487,19 @@ def test_promtool_refuses_what_the_charm_refuses(paths, global_settings, job):
 def test_duplicate_job_names_are_refused_by_promtool(paths):
     job = {"job_name": "x", "static_configs": [{"targets": ["a:1"]}]}
 
-    with pytest.raises(prometheus.ConfigError, match="found multiple scrape configs"):
-        prometheus.install_config(yaml.safe_dump({"scrape_configs": [job, job]}), {})
+    with pytest.raises(prometheus.config_file.ConfigError, match="found multiple scrape configs"):
+        prometheus.config_file.install_config(yaml.safe_dump({"scrape_configs": [job, job]}), {})
 
 
 def test_rule_file_with_bad_promql_is_left_out_and_the_rest_installed(paths, port):
-    good = prometheus.render_rules(
+    good = prometheus.config_file.render_rules(
         {
             "groups": [
                 {"name": "g", "rules": [{"record": "job:up:sum", "expr": "sum by (job) (up)"}]}
             ]
         }
     )
-    bad = prometheus.render_rules(
+    bad = prometheus.config_file.render_rules(
         {"groups": [{"name": "g", "rules": [{"alert": "Broken", "expr": "up =="}]}]}
     )
 
@@ -519,11 +508,11 @@ def test_rule_file_with_bad_promql_is_left_out_and_the_rest_installed(paths, por
     assert set(result.rejected_rules) == {"bad.rules"}
     assert "parse error" in result.rejected_rules["bad.rules"]
     assert sorted(p.name for p in paths.rules_dir.iterdir()) == ["good.rules"]
-    assert prometheus.check_live_config() is None
+    assert prometheus.config_file.check_live_config() is None
 
 
 def test_stale_rule_files_are_removed(paths, port):
-    rules = prometheus.render_rules(
+    rules = prometheus.config_file.render_rules(
         {
             "groups": [
                 {"name": "g", "rules": [{"record": "job:up:sum", "expr": "sum by (job) (up)"}]}
@@ -542,7 +531,7 @@ def test_validate_reports_a_broken_live_file(paths, port):
     configure(port)
     paths.config.write_text("global: [not, a, mapping]\n")
 
-    error = prometheus.check_live_config()
+    error = prometheus.config_file.check_live_config()
 
     # promtool's complaint as one line, without its "FAILED:" prefix.
     assert error is not None
@@ -557,8 +546,8 @@ def test_reload_refused_by_prometheus_raises_its_reason(paths, start_prometheus,
     # Only a file changed behind the charm's back can get past promtool into a reload.
     paths.config.write_text("global: [not, a, mapping]\n")
 
-    with pytest.raises(prometheus.ReloadError) as refused:
-        prometheus.reload(timeout=10)
+    with pytest.raises(prometheus.reload.ReloadError) as refused:
+        prometheus.reload.reload(timeout=10)
 
     assert str(refused.value).startswith("couldn't load configuration")
     assert "cannot unmarshal !!seq" in str(refused.value)
@@ -569,13 +558,13 @@ def test_a_second_refused_reload_is_told_from_one_not_done_yet(paths, start_prom
     configure(port)
     start_prometheus()
     paths.config.write_text("global: [not, a, mapping]\n")
-    with pytest.raises(prometheus.ReloadError, match="couldn't load configuration"):
-        prometheus.reload(timeout=10)
+    with pytest.raises(prometheus.reload.ReloadError, match="couldn't load configuration"):
+        prometheus.reload.reload(timeout=10)
     # prometheus_config_last_reload_successful is 0 already: no metric changes this time.
     paths.config.write_text("global: {scrape_interval: often}\n")
 
-    with pytest.raises(prometheus.ReloadError) as again:
-        prometheus.reload(timeout=10)
+    with pytest.raises(prometheus.reload.ReloadError) as again:
+        prometheus.reload.reload(timeout=10)
 
     assert "not a valid duration string" in str(again.value)
 
@@ -585,11 +574,11 @@ def test_a_reload_after_a_refused_one_is_confirmed_when_it_works(paths, start_pr
     running = start_prometheus()
     good = paths.config.read_text()
     paths.config.write_text("global: [not, a, mapping]\n")
-    with pytest.raises(prometheus.ReloadError):
-        prometheus.reload(timeout=10)
+    with pytest.raises(prometheus.reload.ReloadError):
+        prometheus.reload.reload(timeout=10)
     paths.config.write_text(good)
 
-    prometheus.reload(timeout=10)
+    prometheus.reload.reload(timeout=10)
 
     assert running.get("/api/v1/status/runtimeinfo")["data"]["reloadConfigSuccess"]
 
@@ -601,10 +590,10 @@ def test_a_signal_that_never_reaches_prometheus_is_not_taken_for_a_reload(
     # show the last reload, successful and old. That is no confirmation of this one.
     configure(port)
     running = start_prometheus()
-    monkeypatch.setattr(prometheus, "signal_reload", lambda: None)
+    monkeypatch.setattr(prometheus.reload, "signal_reload", lambda: None)
 
-    with pytest.raises(prometheus.ReloadError) as unconfirmed:
-        prometheus.reload(timeout=1)
+    with pytest.raises(prometheus.reload.ReloadError) as unconfirmed:
+        prometheus.reload.reload(timeout=1)
 
     assert str(unconfirmed.value) == (
         "Prometheus did not confirm the reload within 1s (see journalctl -u prometheus)"
@@ -621,15 +610,15 @@ def test_a_reload_systemctl_cannot_deliver_is_a_reload_error_with_its_words(
     start_prometheus()
 
     def refuse() -> None:
-        raise prometheus.systemd.SystemdError(
+        raise prometheus.reload.systemd.SystemdError(
             "Command ['systemctl', 'reload', 'prometheus'] failed with returncode 1. systemctl"
             " output:\nstdout: \nstderr: prometheus.service is not active, cannot reload.\n"
         )
 
-    monkeypatch.setattr(prometheus, "signal_reload", refuse)
+    monkeypatch.setattr(prometheus.reload, "signal_reload", refuse)
 
-    with pytest.raises(prometheus.ReloadError) as refused:
-        prometheus.reload(timeout=1)
+    with pytest.raises(prometheus.reload.ReloadError) as refused:
+        prometheus.reload.reload(timeout=1)
 
     assert str(refused.value) == (
         "systemctl could not reload prometheus: prometheus.service is not active, cannot reload."
@@ -643,8 +632,8 @@ def test_a_rule_file_prometheus_cannot_load_is_the_reason_given(paths, start_pro
     unreadable = paths.rules_dir / "juju_x.rules"
     unreadable.write_text("groups: [")
 
-    with pytest.raises(prometheus.ReloadError) as refused:
-        prometheus.reload(timeout=10)
+    with pytest.raises(prometheus.reload.ReloadError) as refused:
+        prometheus.reload.reload(timeout=10)
 
     assert "juju_x.rules" in str(refused.value)
 
@@ -670,7 +659,7 @@ def test_hostile_relation_strings_cannot_inject_yaml(paths, port):
         ),
     }
     units = {"widgets/0": {"prometheus_scrape_unit_address": "127.0.0.1"}}
-    jobs = scrape.cos_jobs(app_data, units, APP, scrape_interval="1s")
+    jobs = prometheus.jobs.cos_jobs(app_data, units, APP, scrape_interval="1s")
     label_only = {
         "scrape_jobs": json.dumps(
             [
@@ -686,7 +675,7 @@ def test_hostile_relation_strings_cannot_inject_yaml(paths, port):
             ]
         ),
     }
-    jobs += scrape.cos_jobs(label_only, units, APP, scrape_interval="1s")
+    jobs += prometheus.jobs.cos_jobs(label_only, units, APP, scrape_interval="1s")
 
     configure(port, jobs=jobs)
 
@@ -695,11 +684,11 @@ def test_hostile_relation_strings_cannot_inject_yaml(paths, port):
     assert names == ["prometheus", "juju_lab_2f5e6d0a_widgets_prometheus_scrape_ok-0"]
     labels = rendered["scrape_configs"][1]["static_configs"][0]["labels"]
     assert labels["quote"] == '": {}, [& *a !!python/object'
-    assert prometheus.check_live_config() is None
+    assert prometheus.config_file.check_live_config() is None
 
 
 def test_version_comes_from_the_binary():
-    version = prometheus.version()
+    version = prometheus.service.version()
 
     assert version is not None
     assert version[0].isdigit()
@@ -708,14 +697,14 @@ def test_version_comes_from_the_binary():
 def test_filesystem_size_of_a_tsdb_not_created_yet(paths):
     assert not paths.tsdb.exists()
 
-    size = prometheus.tsdb_filesystem_size()
+    size = prometheus.flags.tsdb_filesystem_size()
 
     stat = os.statvfs(paths.config_dir.parents[1])
     assert size == stat.f_blocks * stat.f_frsize
 
 
 def test_installed_sees_the_package():
-    assert prometheus.installed()
+    assert prometheus.service.installed()
 
 
 @pytest.mark.parametrize(
@@ -733,12 +722,12 @@ def test_each_size_unit_the_option_takes_starts_prometheus(
 
 
 def test_job_count_reads_the_live_file(paths, port):
-    assert prometheus.job_count() == 0  # nothing installed yet
+    assert prometheus.config_file.job_count() == 0  # nothing installed yet
 
     configure(port, jobs=relation_jobs(port + 1))
 
     # The self-scrape job and the relation's one unit job.
-    assert prometheus.job_count() == 2
+    assert prometheus.config_file.job_count() == 2
 
 
 def test_8eb_is_read_as_a_negative_size_which_is_why_the_option_refuses_it(

@@ -15,7 +15,7 @@ import tempfile
 import urllib.error
 from pathlib import Path
 
-import promql
+import prometheus.promql
 import promql_parser
 import pytest
 import yaml
@@ -36,10 +36,10 @@ TOPOLOGY = {
 }
 
 
-def formatted(prometheus, expr: str) -> str | None:
+def formatted(running, expr: str) -> str | None:
     """Prometheus's own printing of `expr`, or None if Prometheus refuses it."""
     try:
-        return prometheus.get("/api/v1/format_query", query=expr)["data"]
+        return running.get("/api/v1/format_query", query=expr)["data"]
     except urllib.error.HTTPError as e:
         if e.code != 400:  # 400: a query Prometheus cannot parse
             raise
@@ -80,14 +80,14 @@ def test_prometheus_reads_the_rewrite_as_the_original_plus_the_topology(
         event("Prometheus refuses the generated expression")
         return
     try:
-        rendered = promql.scope(expr, {})
-    except promql.RefusedError as e:
+        rendered = prometheus.promql.scope(expr, {})
+    except prometheus.promql.RefusedError as e:
         # Prometheus reads it, the parser does not: the rule is left out, never mangled.
         event(f"valid for Prometheus, refused by the rewrite: {str(e)[:60]}")
         return
     event("checked")
 
-    scoped = promql.scope(expr, TOPOLOGY)
+    scoped = prometheus.promql.scope(expr, TOPOLOGY)
 
     assert formatted(self_scraping_prometheus, rendered) == original, rendered
     as_prometheus_reads_it = formatted(self_scraping_prometheus, scoped)

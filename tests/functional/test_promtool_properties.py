@@ -1,7 +1,7 @@
 """Hostile relation data rendered by the real charm code gives a prometheus.yml promtool accepts.
 
-The Prometheus charm runs through ops.testing with its real workload module: scrape.py
-validates the relation data, prometheus.render_config renders it and install_config checks it
+The Prometheus charm runs through ops.testing with its real workload modules: prometheus.jobs
+and prometheus.rules validate the relation data, prometheus.config_file renders it and checks it
 with the real promtool before writing it to a temporary directory. Only the service calls
 (systemd) are replaced. Whatever the related charms wrote, promtool must never refuse the
 file: a refusal would block the unit and keep every other change from being applied.
@@ -16,7 +16,9 @@ import sys
 import tempfile
 from unittest import mock
 
-import prometheus
+import prometheus.paths
+import prometheus.reload
+import prometheus.service
 from hypothesis import given, settings
 from ops import testing
 
@@ -49,19 +51,21 @@ def test_promtool_accepts_every_prometheus_yml_rendered_from_relation_data(
     state = testing.State(model=MODEL, leader=True, relations=relations)
     ctx = testing.Context(prometheus_charm.PrometheusCharm)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = prometheus.Paths(
+        paths = prometheus.paths.Paths(
             config_dir=pathlib.Path(tmp, "etc"),
             defaults=pathlib.Path(tmp, "default"),
             tsdb=pathlib.Path(tmp, "metrics2"),
         )
-        with mock.patch.multiple(
-            prometheus,
-            PATHS=paths,
-            installed=lambda: True,
-            health=lambda: prometheus.packaged_service.Health.UP,
-            allow_low_ports=lambda port: False,
-            reload=lambda: 0.0,
-            restart=lambda: True,
+        with (
+            mock.patch.object(prometheus.paths, "PATHS", paths),
+            mock.patch.multiple(
+                prometheus.service,
+                installed=lambda: True,
+                health=lambda: prometheus.service.packaged_service.Health.UP,
+                allow_low_ports=lambda port: False,
+                restart=lambda: True,
+            ),
+            mock.patch.object(prometheus.reload, "reload", return_value=0.0),
         ):
             out = ctx.run(ctx.on.config_changed(), state)
         check = subprocess.run(

@@ -18,6 +18,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+import yaml
 from juju import Status, Unit
 from machine import Machine, port_taken, wait_for
 
@@ -182,7 +183,7 @@ def test_the_reload_action_goes_through_systemd_and_reports_a_refusal_with_its_r
 
     # Someone edits the live file by hand, past promtool: SIGHUP makes Prometheus refuse it.
     live = machine.path(CONFIG).read_text()
-    edited, edits = re.subn(r'scrape_interval: "?15s"?', "scrape_interval: 1x", live, count=1)
+    edited, edits = re.subn(r'"scrape_interval": "15s"', '"scrape_interval": "1x"', live, count=1)
     assert edits == 1, live
     machine.path(CONFIG).write_text(edited)
     result = unit.run("action", action="reload")
@@ -232,6 +233,62 @@ def test_a_related_target_is_scraped(unit: Unit):
             what="the related target to be scraped",
         )
         assert up[0]["metric"]["juju_unit"] == "widget/0"
+
+
+# Label values the charm's JSON file must carry to the archive's own Prometheus unchanged
+# (jammy's 2.31 reads prometheus.yml with gopkg.in/yaml.v2 and rule files with yaml.v3).
+HOSTILE = {
+    "astral": "\U0001f600 \U0010fffd",
+    "breaks": "nel\x85 ls\u2028 ps\u2029",
+    "controls": "del\x7f c1\x9f bom\ufeff",
+    "quotes": 'say "hi" it\'s back\\slash',
+    "yaml": "- item: {flow} [seq] &a *a !!int # no",
+    "cjk": "\u65e5\u672c",
+    "on": "yes",
+}
+
+
+def test_the_charms_files_reach_the_archives_prometheus_as_written(unit: Unit):
+    # As an operator would write them (PyYAML escapes what YAML may not hold literally).
+    job = {
+        "job_name": "hostile",
+        "static_configs": [{"targets": ["127.0.0.1:1"], "labels": HOSTILE}],
+    }
+    unit.config["scrape-jobs"] = yaml.safe_dump([job], allow_unicode=False, width=10**6)
+    rule = {
+        "alert": "Hostile",
+        "expr": "up < 0",
+        "labels": {"severity": "none"},
+        # Relation data may hold no control characters (they are refused): the printable ones.
+        "annotations": {name: value for name, value in HOSTILE.items() if value.isprintable()},
+    }
+    relation = unit.relate(
+        "metrics-endpoint",
+        "widgets",
+        app_data={"alert_rules": json.dumps({"groups": [{"name": "g", "rules": [rule]}]})},
+        units_data={0: {}},
+    )
+
+    result = unit.run("relation_changed", relation=relation, remote_unit="widgets/0")
+
+    assert result.status == Status("active", "serving 2 scrape jobs on :9090"), result.status
+    # Prometheus updates its targets a few seconds after a reload.
+    [target] = wait_for(
+        lambda: [
+            t
+            for t in api("/api/v1/targets")["data"]["activeTargets"]
+            if t["scrapePool"] == "hostile"
+        ],
+        what="the hostile job's target",
+    )
+    assert target["labels"] == {
+        **HOSTILE,
+        "job": "hostile",
+        "instance": "127.0.0.1:1",
+    }
+    [group] = api("/api/v1/rules")["data"]["groups"]
+    [loaded] = group["rules"]
+    assert loaded["annotations"] == rule["annotations"]
 
 
 def test_an_invalid_option_blocks_and_leaves_the_live_files_alone(unit: Unit):

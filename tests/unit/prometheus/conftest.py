@@ -1,17 +1,21 @@
 """Fixtures for the Prometheus charm's ops.testing tests.
 
-The workload module is swapped for `FakePrometheus`, which keeps the "files" and the service in
-memory and counts every write, start, restart and reload, so a test can say exactly what a hook
-did to the machine. Rendering stays real: the fake calls the real module's pure functions, so
+The workload modules the charm calls (service, config_file, flags, reload) are swapped for
+stand-ins made by `FakePrometheus`, which keeps the "files" and the service in memory and counts
+every write, start, restart and reload, so a test can say exactly what a hook did to the
+machine. Rendering stays real: the stand-ins hand out the real modules' pure functions, so
 tests read back the prometheus.yml the charm would install.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import sys
-from collections.abc import Mapping, Sequence
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+from unittest import mock
 
 import pytest
 import yaml
@@ -20,23 +24,13 @@ CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "prometheus"
 sys.path.insert(0, str(CHARM_DIR / "src"))
 
 import charm  # noqa: E402
-import prometheus  # noqa: E402
 from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
+from prometheus import config_file, flags, reload, service  # noqa: E402
 
 
 class FakePrometheus:
-    """An in-memory stand-in for the `prometheus` workload module."""
-
-    ConfigError = prometheus.ConfigError
-    ReloadError = prometheus.ReloadError
-    StartError = prometheus.StartError
-    InstallError = prometheus.InstallError
-    Installed = prometheus.Installed
-    PATHS = prometheus.PATHS
-    render_config = staticmethod(prometheus.render_config)
-    render_rules = staticmethod(prometheus.render_rules)
-    flags = staticmethod(prometheus.flags)
+    """An in-memory Prometheus machine: stands in for the workload modules the charm calls."""
 
     def __init__(self) -> None:
         self.is_installed = True
@@ -66,7 +60,7 @@ class FakePrometheus:
 
     def install(self) -> None:
         if self.install_error:
-            raise prometheus.InstallError(self.install_error)
+            raise service.InstallError(self.install_error)
         self.is_installed = True
         # The package's postinst enables and starts the service with its own default flags
         # (seen on a real machine: tests/machine).
@@ -77,16 +71,16 @@ class FakePrometheus:
         return "2.31.2+ds1" if self.is_installed else None
 
     # Files
-    def install_config(self, config: str, rules: Mapping[str, str]) -> prometheus.Installed:
+    def install_config(self, config: str, rules: Mapping[str, str]) -> config_file.Installed:
         if self.promtool_error:
-            raise prometheus.ConfigError(self.promtool_error)
+            raise config_file.ConfigError(self.promtool_error)
         rejected = {name: "parse error" for name in rules if name in self.bad_rules}
         kept = {name: text for name, text in rules.items() if name not in rejected}
         if config == self.config and kept == self.rules:
-            return prometheus.Installed(changed=False, rejected_rules=rejected)
+            return config_file.Installed(changed=False, rejected_rules=rejected)
         self.config, self.rules = config, kept
         self.writes.append(("config", config, dict(kept)))
-        return prometheus.Installed(changed=True, rejected_rules=rejected)
+        return config_file.Installed(changed=True, rejected_rules=rejected)
 
     def write_flags(self, args: Sequence[str]) -> bool:
         if list(args) == self.args:
@@ -105,7 +99,7 @@ class FakePrometheus:
         return self.filesystem_bytes
 
     # Service
-    def health(self) -> prometheus.packaged_service.Health:
+    def health(self) -> Health:
         if self.crashing:
             return Health.FAILING
         if not self.is_running:
@@ -120,7 +114,7 @@ class FakePrometheus:
         self.crashing = self.start_outcome not in (None, "slow")
         self.is_running = not self.crashing
         if self.crashing:
-            raise prometheus.StartError(str(self.start_outcome))
+            raise service.StartError(str(self.start_outcome))
         return self.start_outcome is None
 
     def start(self) -> bool:
@@ -144,9 +138,56 @@ class FakePrometheus:
 
     def reload(self) -> float:
         if self.reload_error:
-            raise prometheus.ReloadError(self.reload_error)
+            raise reload.ReloadError(self.reload_error)
         self.actions.append("reload")
         return 1.234  # seconds; the action reports whole milliseconds
+
+    # The stand-ins
+    def modules(self) -> dict[str, types.SimpleNamespace]:
+        """Return a stand-in for each workload module the charm imports, by its name there."""
+        return {
+            "service": types.SimpleNamespace(
+                InstallError=service.InstallError,
+                StartError=service.StartError,
+                installed=self._late("installed"),
+                install=self._late("install"),
+                version=self._late("version"),
+                health=self._late("health"),
+                start=self._late("start"),
+                restart=self._late("restart"),
+                allow_low_ports=self._late("allow_low_ports"),
+                stop=self._late("stop"),
+            ),
+            "config_file": types.SimpleNamespace(
+                ConfigError=config_file.ConfigError,
+                Installed=config_file.Installed,
+                render_config=config_file.render_config,
+                render_rules=config_file.render_rules,
+                install_config=self._late("install_config"),
+                check_live_config=self._late("check_live_config"),
+                job_count=self._late("job_count"),
+            ),
+            "flags": types.SimpleNamespace(
+                flags=flags.flags,
+                write_flags=self._late("write_flags"),
+                tsdb_filesystem_size=self._late("tsdb_filesystem_size"),
+            ),
+            "reload": types.SimpleNamespace(
+                ReloadError=reload.ReloadError, reload=self._late("reload")
+            ),
+        }
+
+    def _late(self, name: str) -> Callable[..., Any]:
+        """Call this fake's method `name` as it is when called (a test may replace it)."""
+        return lambda *args, **kwargs: getattr(self, name)(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[FakePrometheus]:
+        """Stand in for the charm's workload modules inside the block."""
+        with contextlib.ExitStack() as stack:
+            for name, stand_in in self.modules().items():
+                stack.enter_context(mock.patch.object(charm, name, stand_in))
+            yield self
 
     # Helpers for assertions
     def parsed_config(self) -> dict[str, Any]:
@@ -173,7 +214,8 @@ class FakePrometheus:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakePrometheus:
     fake = FakePrometheus()
-    monkeypatch.setattr("charm.prometheus", fake)
+    for name, stand_in in fake.modules().items():
+        monkeypatch.setattr(f"charm.{name}", stand_in)
     return fake
 
 

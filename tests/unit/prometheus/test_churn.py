@@ -13,7 +13,6 @@ import json
 import random
 from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 import charm
 import pytest
@@ -122,7 +121,7 @@ class Machine:
         was_running = self.fake.is_running
         was_installed = self.fake.is_installed
         self.fake.settle()
-        with mock.patch.object(charm, "prometheus", self.fake):
+        with self.fake.patched():
             self.state = self.ctx.run(make_event(self.ctx), self.state)
         files_changed = (self.fake.config, self.fake.rules) != before[:2]
         flags_changed = self.fake.args != before[2]

@@ -844,3 +844,109 @@ def test_either_scheme_is_kept_as_sent(ctx, fake, scheme):
     run(ctx, relation([{**GOOD, "scheme": scheme}], units={0: TWO_UNITS[0]}))
 
     assert fake.jobs()[f"{PREFIX}_ok-0"]["scheme"] == scheme
+
+
+def test_label_names_up_to_yamls_key_limit_are_kept_and_longer_ones_refused(ctx, fake, caplog):
+    def job(name: str, size: int) -> dict:
+        return {
+            "job_name": name,
+            "static_configs": [{"targets": ["*:80"], "labels": {"n" * size: "v"}}],
+        }
+
+    with caplog.at_level(logging.WARNING):
+        run(ctx, relation([job("fits", 998), job("long", 999)], units={0: TWO_UNITS[0]}))
+
+    out = fake.jobs()
+    assert out[f"{PREFIX}_fits-0"]["static_configs"][0]["labels"]["n" * 998] == "v"
+    assert f"{PREFIX}_long-0" not in out
+    assert 'skipping job "long": label name "nnn' in caplog.text
+
+
+# --- rules are scoped again only when what the relation sent changed ---------------------------
+
+RULES = {"groups": [{"name": "g", "rules": [cos_rule("A", "up == 0"), cos_rule("B", "up ==")]}]}
+
+
+@pytest.fixture
+def scoping(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the applications whose rules the charm validates and scopes."""
+    import relations
+
+    calls: list[str] = []
+    real = relations.rules.cos_rules
+
+    def spy(app_data, topology):
+        calls.append(topology.application)
+        return real(app_data, topology)
+
+    monkeypatch.setattr(relations.rules, "cos_rules", spy)
+    return calls
+
+
+def test_a_settled_unit_does_not_scope_the_same_rules_again(ctx, fake, scoping):
+    rel = relation([], alert_rules=json.dumps(RULES))
+    before = run(ctx, rel)
+    written = dict(fake.rules)
+    fake.settle()
+
+    out = ctx.run(ctx.on.update_status(), before)
+
+    assert scoping == ["widgets"]  # the first hook only
+    assert fake.rules == written
+    assert fake.writes == []
+    assert out.unit_status == testing.ActiveStatus(
+        "serving 1 scrape job on :9090; 1 rule from relations left out (see juju debug-log)"
+    )
+
+
+def test_rules_are_scoped_again_when_the_sender_changes_them(ctx, fake, scoping):
+    rel = relation([], alert_rules=json.dumps(RULES))
+    before = run(ctx, rel)
+    fixed = {"groups": [{"name": "g", "rules": [cos_rule("C", "up == 1")]}]}
+    rel = dataclasses.replace(
+        rel, remote_app_data={**rel.remote_app_data, "alert_rules": json.dumps(fixed)}
+    )
+
+    ctx.run(
+        ctx.on.relation_changed(rel, remote_unit=0), dataclasses.replace(before, relations=[rel])
+    )
+
+    assert scoping == ["widgets", "widgets"]
+    assert [rule["alert"] for rule in rules_file(fake)[0]["rules"]] == ["C"]
+
+
+def test_rules_are_scoped_again_when_the_senders_topology_changes(ctx, fake, scoping):
+    rel = relation([], alert_rules=json.dumps(RULES))
+    before = run(ctx, rel)
+    moved = json.dumps({**json.loads(METADATA), "model": "moved"})
+    rel = dataclasses.replace(
+        rel, remote_app_data={**rel.remote_app_data, "scrape_metadata": moved}
+    )
+
+    ctx.run(
+        ctx.on.relation_changed(rel, remote_unit=0), dataclasses.replace(before, relations=[rel])
+    )
+
+    assert scoping == ["widgets", "widgets"]
+    [(name, _)] = fake.rules.items()
+    assert name == "juju_moved_7c0ffee0_widgets.rules"
+    assert rules_file(fake)[0]["rules"][0]["labels"]["juju_model"] == "moved"
+
+
+def test_an_upgraded_charm_scopes_the_rules_again(ctx, fake, scoping):
+    before = run(ctx, relation([], alert_rules=json.dumps(RULES)))
+
+    ctx.run(ctx.on.upgrade_charm(), before)
+
+    assert scoping == ["widgets", "widgets"]
+
+
+def test_a_broken_relation_forgets_what_its_rules_were_made_into(ctx, fake, scoping):
+    rel = relation([], alert_rules=json.dumps(RULES))
+    before = run(ctx, rel)
+
+    out = ctx.run(ctx.on.relation_broken(rel), before)
+
+    [stored] = [s for s in out.stored_states if s.owner_path == "PrometheusCharm"]
+    assert stored.content["scoped_rules"] == {}
+    assert fake.rules == {}

@@ -197,6 +197,72 @@ def test_scrape_jobs_are_added_after_the_self_scrape_job(ctx, fake):
             'scrape-jobs: job_name "juju_mine" is reserved (the charm uses "prometheus" and '
             '"juju_...")',
         ),
+        # What prometheus.yml (JSON) could not carry as the operator meant it.
+        (
+            "scrape-jobs",
+            "- job_name: a\n  x: !!binary aGk=",
+            "scrape-jobs: !!binary at line 2 is not supported",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: a\n  x: !!set {a}",
+            "scrape-jobs: !!set at line 2 is not supported",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: a\n  x: !!timestamp 2001-12-14",
+            "scrape-jobs: !!timestamp at line 2 is not supported",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: a\n  ? [k]\n  : v",
+            "scrape-jobs: the key at line 2 is not text",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: loop\n  x: &x [a, *x]",
+            "scrape-jobs: a YAML alias refers to a value it is inside of",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: bomb\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]\n" for n in range(1, 6)),
+            "scrape-jobs: more than 100000 values once its YAML aliases are written out",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: deep\n  x: " + "[" * 60 + "]" * 60,
+            "scrape-jobs: nested more than 50 levels deep",
+        ),
+        (
+            "scrape-jobs",
+            "- job_name: deeper\n  x: " + "[" * 3000 + "]" * 3000,
+            "scrape-jobs: nested more than 50 levels deep",
+        ),
+        (
+            "scrape-jobs",
+            '- job_name: a\n  x: "\\ud800"',
+            'scrape-jobs: "\\ud800" holds a UTF-16 surrogate, which YAML cannot carry'
+            " (write the character itself, or \\U0001F600 for one beyond U+FFFF)",
+        ),
+        # A JSON surrogate pair is two lone surrogates to YAML (and refused by Prometheus's).
+        (
+            "scrape-jobs",
+            '- job_name: a\n  x: "\\ud83d\\ude00"',
+            'scrape-jobs: "\\ud83d\\ude00" holds a UTF-16 surrogate, which YAML cannot carry'
+            " (write the character itself, or \\U0001F600 for one beyond U+FFFF)",
+        ),
+        (
+            "scrape-jobs",
+            '- job_name: a\n  "\\udc00": v',
+            'scrape-jobs: the key "\\udc00" holds a UTF-16 surrogate',
+        ),
+        (
+            "scrape-jobs",
+            f"- job_name: a\n  ? {'k' * 1000}\n  : v",
+            f'scrape-jobs: the key "{"k" * 59}...(1002 chars) is longer than YAML allows'
+            " (1000 characters as written)",
+        ),
         (
             "web-external-url",
             "lab.example.com",

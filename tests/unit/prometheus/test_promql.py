@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import promql
 import promql_parser
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from prometheus import promql
 from promql_strategies import expressions
 
 TOPOLOGY = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from unittest import mock
 
 import charm
 import pytest
@@ -49,7 +48,7 @@ def run(given_related: list[Related]) -> FakePrometheus:
     if relations and relations[0].remote_units_data:
         unit = min(relations[0].remote_units_data)
         event = ctx.on.relation_changed(relations[0], remote_unit=unit)
-    with mock.patch.object(charm, "prometheus", fake):
+    with fake.patched():
         ctx.run(event, state)
     return fake
 

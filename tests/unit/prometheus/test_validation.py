@@ -1,4 +1,4 @@
-"""The scrape module on its own: durations, and arbitrary remote data never breaking out.
+"""The validators on their own: durations, and arbitrary remote data never breaking out.
 
 The property tests feed random (often nonsensical) relation data through the same functions
 the charm uses and check what matters to an operator: no exception escapes, and whatever is
@@ -11,15 +11,13 @@ import json
 import logging
 import re
 
-import prometheus
-import promql
 import pytest
-import scrape
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus import checks, config_file, jobs, operator_jobs, promql, rules, topology
 
-TOPOLOGY = scrape.Topology("lab", "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f", "widgets")
+TOPOLOGY = topology.Topology("lab", "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f", "widgets")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
@@ -58,7 +56,7 @@ static_configs = st.lists(
     ),
     max_size=3,
 )
-jobs = st.lists(
+cos_job_lists = st.lists(
     st.fixed_dictionaries(
         {"static_configs": static_configs | json_values},
         optional={
@@ -90,7 +88,7 @@ unit_data = st.dictionaries(
 
 
 def round_trips(scrape_configs: list[dict]) -> bool:
-    rendered = prometheus.render_config(
+    rendered = config_file.render_config(
         scrape_interval="15s",
         scrape_timeout="10s",
         evaluation_interval="15s",
@@ -115,18 +113,21 @@ def round_trips(scrape_configs: list[dict]) -> bool:
     ],
 )
 def test_durations_prometheus_accepts(text, seconds):
-    assert scrape.duration_seconds(text) == seconds
+    assert checks.duration_seconds(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "15", "1.5m", "15 s", "1s1m", "2 weeks", "-1s", "1S", 15])
 def test_durations_prometheus_refuses(text):
-    with pytest.raises(scrape.InvalidError, match="is not a duration"):
-        scrape.duration_seconds(text)
+    with pytest.raises(checks.InvalidError, match="is not a duration"):
+        checks.duration_seconds(text)
 
 
-@given(raw_jobs=jobs, units=st.dictionaries(st.sampled_from(["w/0", "w/1", "w/x"]), unit_data))
+@given(
+    raw_jobs=cos_job_lists,
+    units=st.dictionaries(st.sampled_from(["w/0", "w/1", "w/x"]), unit_data),
+)
 def test_any_cos_relation_data_gives_only_safe_jobs(raw_jobs, units):
-    result = scrape.cos_jobs(
+    result = jobs.cos_jobs(
         {"scrape_jobs": json.dumps(raw_jobs)}, units, TOPOLOGY, scrape_interval="15s"
     )
 
@@ -143,7 +144,7 @@ def test_any_cos_relation_data_gives_only_safe_jobs(raw_jobs, units):
 
 @given(units=st.dictionaries(st.sampled_from(["w/0", "w/1", "w/2"]), unit_data))
 def test_any_http_relation_data_gives_a_safe_job(units):
-    job = scrape.http_job(units, TOPOLOGY)
+    job = jobs.http_job(units, TOPOLOGY)
 
     if job is not None:
         assert all(":" in c["targets"][0] for c in job["static_configs"])
@@ -175,9 +176,9 @@ def test_any_http_relation_data_gives_a_safe_job(units):
     )
 )
 def test_any_alert_rules_give_a_clean_rules_file_and_count_what_they_leave_out(groups):
-    clean = scrape.cos_rules({"alert_rules": json.dumps({"groups": groups})}, TOPOLOGY)
+    clean = rules.cos_rules({"alert_rules": json.dumps({"groups": groups})}, TOPOLOGY)
 
-    text = prometheus.render_rules({"groups": clean.groups})
+    text = config_file.render_rules({"groups": clean.groups})
     assert yaml.safe_load(text) == {"groups": clean.groups}
     kept = [rule for group in clean.groups for rule in group["rules"]]
     for rule in kept:
@@ -195,8 +196,8 @@ def test_any_alert_rules_give_a_clean_rules_file_and_count_what_they_leave_out(g
 @given(text=st.text())
 def test_external_labels_parse_or_refuse(text):
     try:
-        labels = scrape.parse_external_labels(text)
-    except scrape.InvalidError:
+        labels = checks.parse_external_labels(text)
+    except checks.InvalidError:
         return
     assert all(LABEL_NAME.fullmatch(name) for name in labels)
     assert all("," not in value for value in labels.values())
@@ -205,10 +206,67 @@ def test_external_labels_parse_or_refuse(text):
 @given(text=st.text())
 def test_scrape_jobs_option_parses_or_refuses(text):
     try:
-        parsed = scrape.parse_user_jobs(text)
-    except scrape.InvalidError:
+        parsed = operator_jobs.parse_user_jobs(text)
+    except checks.InvalidError:
         return
     assert all(isinstance(job["job_name"], str) for job in parsed)
+
+
+# scrape-jobs as an operator might write them, with YAML's types, tags and anchors mixed in.
+yaml_scalars = st.sampled_from(
+    [
+        "yes",
+        "on",
+        "~",
+        "0x1F",
+        "1_000",
+        "010",
+        "1.10",
+        ".inf",
+        "1e3",
+        "2001-12-14",
+        "2001-12-14 21:59:43.10 -5",
+        "'quoted'",
+        '"\\ud83d\\ude00"',
+        '"\\x85"',
+        "!!binary aGk=",
+        "!!str 1",
+        "!!int '7'",
+        "!!float 1",
+        "&a x",
+        "*a",
+        "[a, b]",
+        "{k: v}",
+        "<<",
+    ]
+) | st.text(max_size=8)
+yaml_jobs = st.lists(
+    st.dictionaries(st.sampled_from(["labels", "x", "on", "1", "<<", "params"]), yaml_scalars),
+    max_size=3,
+).map(
+    lambda jobs: "".join(
+        f"- job_name: j{n}\n" + "".join(f"  {k}: {v}\n" for k, v in job.items())
+        for n, job in enumerate(jobs)
+    )
+)
+
+
+@given(text=yaml_jobs | st.text())
+def test_whatever_the_scrape_jobs_option_accepts_is_written_and_read_back(text):
+    try:
+        parsed = operator_jobs.parse_user_jobs(text)
+    except checks.InvalidError:
+        return
+
+    rendered = config_file.render_config(
+        scrape_interval="15s",
+        scrape_timeout="10s",
+        evaluation_interval="15s",
+        external_labels={},
+        scrape_configs=parsed,
+    )
+
+    assert yaml.safe_load(rendered)["scrape_configs"] == parsed
 
 
 def cos_targets(*targets: str) -> list[str]:
@@ -217,8 +275,8 @@ def cos_targets(*targets: str) -> list[str]:
         {"job_name": f"j{n}", "static_configs": [{"targets": [target]}]}
         for n, target in enumerate(targets)
     ]
-    jobs = scrape.cos_jobs({"scrape_jobs": json.dumps(raw)}, {}, TOPOLOGY, scrape_interval="15s")
-    return [t for job in jobs for c in job["static_configs"] for t in c["targets"]]
+    found = jobs.cos_jobs({"scrape_jobs": json.dumps(raw)}, {}, TOPOLOGY, scrape_interval="15s")
+    return [t for job in found for c in job["static_configs"] for t in c["targets"]]
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ refused with `RefusedError`, whose message says what:
   `"\xff"` as the byte 0xff, this parser as the character U+00FF, so the rendering could not
   be trusted to mean the same.
 
-No ops import: the charm's scrape module calls `scope` for each rule it accepts.
+No ops import: rules.py calls `scope` for each rule it accepts.
 """
 
 from __future__ import annotations

@@ -1,0 +1,114 @@
+"""What the metrics-endpoint and target relations ask this Prometheus to scrape and evaluate.
+
+The Juju side of prometheus/jobs.py and prometheus/rules.py: it reads each relation's databags
+and hands them over as plain mappings, with the topology Juju knows for the remote application.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import ops
+
+from prometheus import config_file, jobs, rules, topology
+
+logger = logging.getLogger(__name__)
+
+
+class RuleFiles(NamedTuple):
+    """One rules file per metrics-endpoint application that sent valid rules."""
+
+    texts: dict[str, str]
+    counts: dict[str, int]  # how many rules each file holds
+    left_out: int  # rules sent but left out (malformed, unscopable, or another's topology)
+    # Per relation, what its rules were made from and what they became (see rule_files).
+    scoped: dict[str, dict[str, Any]]
+
+
+def scrape_configs(
+    model: ops.Model,
+    *,
+    port: int,
+    route_prefix: str,
+    operator_jobs: list[dict[str, Any]],
+    scrape_interval: str,
+) -> list[dict[str, Any]]:
+    """Return every scrape job: this Prometheus, the operator's, then each relation's."""
+    me = juju_topology(model, model.app.name)
+    found = [jobs.self_job(port, route_prefix, me.labels(model.unit.name)), *operator_jobs]
+    for relation in model.relations["metrics-endpoint"]:
+        if relation.app is None:
+            continue
+        app_data = relation.data[relation.app]
+        found += jobs.cos_jobs(
+            app_data,
+            {unit.name: relation.data[unit] for unit in relation.units},
+            topology.cos_topology(app_data, juju_topology(model, relation.app.name)),
+            scrape_interval=scrape_interval,
+        )
+    for relation in model.relations["target"]:
+        if relation.app is None:
+            continue
+        job = jobs.http_job(
+            {unit.name: relation.data[unit] for unit in relation.units},
+            juju_topology(model, relation.app.name),
+        )
+        if job:
+            found.append(job)
+    return jobs.unique_jobs(found)
+
+
+def rule_files(model: ops.Model, scoped: Mapping[str, Mapping[str, Any]]) -> RuleFiles:
+    """Return the rules file of each metrics-endpoint application that sent valid rules.
+
+    Scoping rules parses every expression (a compiled PromQL parser, loaded on first use), so a
+    relation's rules are only validated and scoped again when what it sent, or its topology,
+    changed: `scoped` is what the last hook made of each relation (RuleFiles.scoped, kept by
+    the charm), and the result says what this one made.
+    """
+    texts: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    left_out = 0
+    now_scoped: dict[str, dict[str, Any]] = {}
+    for relation in model.relations["metrics-endpoint"]:
+        if relation.app is None:
+            continue
+        app_data = relation.data[relation.app]
+        sender = topology.cos_topology(app_data, juju_topology(model, relation.app.name))
+        source = json.dumps([app_data.get("alert_rules", ""), list(sender)])
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        made = dict(scoped.get(str(relation.id), {}))
+        if made.get("digest") != digest:
+            found = rules.cos_rules(app_data, sender)
+            text = config_file.render_rules({"groups": found.groups}) if found.rule_count else ""
+            made = {
+                "digest": digest,
+                "text": text,
+                "count": found.rule_count,
+                "left": found.left_out,
+            }
+        now_scoped[str(relation.id)] = made
+        left_out += made["left"]
+        if not made["count"]:
+            continue
+        # First come, first kept, like jobs in jobs.unique_jobs: an application claiming
+        # another's topology cannot replace that one's rules.
+        name = f"juju_{sender.identifier}.rules"
+        if name in texts:
+            logger.warning(
+                "%s: rules for %s already sent by another application", name, relation.app.name
+            )
+            left_out += made["count"]
+            continue
+        texts[name] = made["text"]
+        counts[name] = made["count"]
+    return RuleFiles(texts, counts, left_out, now_scoped)
+
+
+def juju_topology(model: ops.Model, application: str) -> topology.Topology:
+    """Return the topology Juju gives `application` in this model."""
+    return topology.Topology(model.name, model.uuid, application)
