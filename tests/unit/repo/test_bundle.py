@@ -498,7 +498,7 @@ BROKEN = {
         "both endpoints are requires",
     ),
     "peer endpoint": (
-        _set_relation(["prometheus:prometheus-peers", "grafana:grafana-peers"]),
+        _set_relation(["grafana:grafana-peers", "prometheus:grafana-source"]),
         "is a peer endpoint",
     ),
     "machine without base": (_machine_without_base, "machine 1 has no base"),
