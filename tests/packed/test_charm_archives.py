@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).parents[2]
 CHARMS = ROOT / "charms"
 # Each charm and its workload module.
 WORKLOADS = {
-    "prometheus": "prometheus",
+    "prometheus": "prometheus/service",
     "grafana": "grafana/service",
     "node-exporter": "node_exporter/exporter",
 }
