@@ -28,6 +28,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "monitoring.yaml"
 MAAS_OVERLAY = ROOT / "bundles" / "overlays" / "maas.yaml"
+# Ubuntu 24.04: every application from its noble .charm, and on MAAS noble machines.
+NOBLE_OVERLAY = ROOT / "bundles" / "overlays" / "noble.yaml"
+MAAS_NOBLE_OVERLAY = ROOT / "bundles" / "overlays" / "maas-noble.yaml"
 # What `charmcraft pack` reads: a .charm older than any of these is stale.
 CHARM_SOURCES = ("charmcraft.yaml", "pyproject.toml", "uv.lock", "src")
 # The shared package every charm carries (see charms/*/charmcraft.yaml's part).
@@ -100,9 +103,27 @@ def find_controller() -> str:
     return name
 
 
-def charm_files(bundle: Path = BUNDLE) -> dict[str, Path]:
-    """The packed charm file of each application in the bundle, as an absolute path."""
+def overlays_for(*, maas: bool, noble: bool) -> list[Path]:
+    """The overlays a deploy on MAAS and/or Ubuntu 24.04 adds to the bundle, in order."""
+    if noble:
+        return [NOBLE_OVERLAY, *([MAAS_NOBLE_OVERLAY] if maas else [])]
+    return [MAAS_OVERLAY] if maas else []
+
+
+def charm_files(bundle: Path = BUNDLE, overlays: Iterable[Path] = ()) -> dict[str, Path]:
+    """The packed charm file of each application, as an absolute path, overlays applied.
+
+    A charm path in an overlay is relative to the overlay, as Juju reads it.
+    """
+    files = _charm_files_of(bundle)
+    for overlay in overlays:
+        files.update(_charm_files_of(overlay))
+    return files
+
+
+def _charm_files_of(bundle: Path) -> dict[str, Path]:
     applications = yaml.safe_load(bundle.read_text())["applications"]
+    applications = {app: spec for app, spec in applications.items() if (spec or {}).get("charm")}
     return {app: (bundle.parent / spec["charm"]).resolve() for app, spec in applications.items()}
 
 
@@ -245,6 +266,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--maas", action="store_true", help="add bundles/overlays/maas.yaml (tagged machines)"
     )
+    parser.add_argument(
+        "--noble",
+        action="store_true",
+        help="Ubuntu 24.04: add bundles/overlays/noble.yaml (and maas-noble.yaml with --maas)",
+    )
     parser.add_argument("--model", default="monitoring", help="name of the new model")
     parser.add_argument(
         "--no-pack", action="store_true", help="use the .charm files as they are, never pack"
@@ -261,14 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         controller = find_controller()
-        charms = charm_files()
+        overlays = overlays_for(maas=args.maas, noble=args.noble)
+        charms = charm_files(overlays=overlays)
         if args.no_pack:
             missing = [str(c) for c in charms.values() if not c.is_file()]
             if missing:
                 raise DeployError(f"--no-pack, but not packed: {', '.join(missing)}")
         else:
             ensure_packed(charms.values())
-        juju = deploy(controller, args.model, [MAAS_OVERLAY] if args.maas else [], args.timeout)
+        juju = deploy(controller, args.model, overlays, args.timeout)
         print_login(juju, tunnel=args.maas)
     except DeployError as e:
         print(e, file=sys.stderr)
