@@ -1,9 +1,11 @@
 """A service from an Ubuntu package: started so that the charm knows whether it came up.
 
 The packaged units these charms drive (prometheus, grafana-server, prometheus-node-exporter,
-prometheus-alertmanager) are `Type=simple` with `Restart=on-failure`: `systemctl start` and
-`is-active` succeed the moment the process forks, even when it dies a millisecond later because
-its port is taken, and systemd then restarts it until its start limit gives up. So `start` here
+prometheus-alertmanager) are `Type=simple`: `systemctl start` and `is-active` succeed the moment
+the process forks, even when it dies a millisecond later because its port is taken. Most have
+`Restart=on-failure`, and systemd then restarts the process until its start limit gives up;
+noble's prometheus.service has `Restart=on-abnormal` (measured: a process exiting with an
+error is left failed, nothing restarts it), so a failed start there is `failed` at once. So `start` here
 waits, within the hook, until the service either answers its own readiness check (it is up), or
 systemd shows it died (it failed: the service's own journal lines since the start are returned
 so the charm can say why), or a time limit passes while it is still alive and not ready (it is
@@ -136,7 +138,7 @@ def health(service: str, ready: Callable[[], bool]) -> Health:
     """Return how `service` is doing, whatever point of systemd's restart loop it is at.
 
     `systemctl is-active` alone cannot tell: while systemd restarts a process that keeps dying
-    (`Restart=on-failure`, five tries in ten seconds by default), the unit is `active` for the
+    (under `Restart=on-failure`, five tries in ten seconds by default), the unit is `active` for the
     few dozen milliseconds each process lives, `activating` (SubState `auto-restart`) in
     between, and `failed` once systemd gives up. Measured on jammy's prometheus.service with
     its port taken: 40% of the loop reads `active`. So a live process that does not answer
