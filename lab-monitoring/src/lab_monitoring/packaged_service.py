@@ -138,8 +138,8 @@ def health(service: str, ready: Callable[[], bool]) -> Health:
     """Return how `service` is doing, whatever point of systemd's restart loop it is at.
 
     `systemctl is-active` alone cannot tell: while systemd restarts a process that keeps dying
-    (under `Restart=on-failure`, five tries in ten seconds by default), the unit is `active` for the
-    few dozen milliseconds each process lives, `activating` (SubState `auto-restart`) in
+    (under `Restart=on-failure`, five tries in ten seconds by default), the unit is `active`
+    for the few dozen milliseconds each process lives, `activating` (SubState `auto-restart`) in
     between, and `failed` once systemd gives up. Measured on jammy's prometheus.service with
     its port taken: 40% of the loop reads `active`. So a live process that does not answer
     `ready` is only "starting" if systemd has not restarted it since it was last started;
