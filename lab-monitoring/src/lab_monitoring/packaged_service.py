@@ -5,12 +5,12 @@ prometheus-alertmanager) are `Type=simple`: `systemctl start` and `is-active` su
 the process forks, even when it dies a millisecond later because its port is taken. Most have
 `Restart=on-failure`, and systemd then restarts the process until its start limit gives up;
 noble's prometheus.service has `Restart=on-abnormal` (measured: a process exiting with an
-error is left failed, nothing restarts it), so a failed start there is `failed` at once. So `start` here
-waits, within the hook, until the service either answers its own readiness check (it is up), or
-systemd shows it died (it failed: the service's own journal lines since the start are returned
-so the charm can say why), or a time limit passes while it is still alive and not ready (it is
-starting, slowly). `health` reads the same signs at any later moment, and `StartGuard` keeps a
-start that failed from being retried by every hook.
+error is left failed, nothing restarts it), so a failed start there is `failed` at once.
+So `start` here waits, within the hook, until the service either answers its own readiness
+check (it is up), or systemd shows it died (it failed: the service's own journal lines since
+the start are returned so the charm can say why), or a time limit passes while it is still
+alive and not ready (it is starting, slowly). `health` reads the same signs at any later
+moment, and `StartGuard` keeps a start that failed from being retried by every hook.
 
 `allow_low_ports` writes a systemd drop-in that lets the service's unprivileged user bind ports
 below 1024; the packaged units give it no capabilities (and prometheus.service also sets
