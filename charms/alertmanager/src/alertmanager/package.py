@@ -2,11 +2,12 @@
 
 The package's postinst enables and starts prometheus-alertmanager.service at once, with the
 package's example alertmanager.yml (mail to example.org through a fake SMTP server, routes for
-made-up teams) and clustering on 0.0.0.0:9094, which Alertmanager 0.23 refuses on a machine
-without a private IPv4 address (prometheus/alertmanager#1434). So the unit is masked before
-apt-get runs: the postinst's `deb-systemd-invoke start` is refused (it ignores that), and its
-`deb-systemd-helper unmask` only removes masks that deb-systemd-helper made itself. The unit
-stays masked until the charm has written its own configuration and flags and starts it
+made-up teams) and clustering on 0.0.0.0:9094, with which Alertmanager does not start on a
+machine without a private address to advertise (prometheus/alertmanager#1434). So the unit is
+masked before apt-get runs: the postinst's `deb-systemd-invoke start` is refused (it ignores
+that), and its `deb-systemd-helper unmask` only removes masks that deb-systemd-helper made
+itself (/usr/bin/deb-systemd-helper, unmask_service: no state file, no unmask). The unit stays
+masked until the charm has written its own configuration and flags and starts it
 (service.start unmasks it).
 """
 
