@@ -13,7 +13,12 @@ import yaml
 ROOT = pathlib.Path(__file__).parents[2]
 CHARMS = ROOT / "charms"
 # Each charm and its workload module.
-WORKLOADS = {"prometheus": "prometheus", "grafana": "grafana", "node-exporter": "node_exporter"}
+WORKLOADS = {
+    "prometheus": "prometheus",
+    "grafana": "grafana",
+    "node-exporter": "node_exporter",
+    "alertmanager": "alertmanager/__init__",
+}
 NAMES = tuple(WORKLOADS)
 # The shared package, built into every charm's venv from ../../lab-monitoring.
 SHARED = ROOT / "lab-monitoring" / "src" / "lab_monitoring"
