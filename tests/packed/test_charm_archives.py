@@ -17,6 +17,7 @@ WORKLOADS = {
     "prometheus": "prometheus/service",
     "grafana": "grafana/service",
     "node-exporter": "node_exporter/exporter",
+    "alertmanager": "alertmanager/service",
 }
 NAMES = tuple(WORKLOADS)
 # The shared package, built into every charm's venv from ../../lab-monitoring.

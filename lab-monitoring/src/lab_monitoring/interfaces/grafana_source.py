@@ -24,6 +24,9 @@ Provider use (in the charm's reconcile):
     self.grafana_source = grafana_source.GrafanaSourceProvider(self)
     ...
     self.grafana_source.publish(f"http://{address}:{port}", description="Prometheus on ...")
+    # Another type, with jsonData for the data source (an Alertmanager's implementation):
+    self.grafana_source.publish(url, source_type="alertmanager",
+                                extra_fields={"implementation": "prometheus"})
 
 Requirer use:
 
@@ -175,16 +178,35 @@ class GrafanaSourceProvider(ops.Object):
         self._charm = charm
         self._relation_name = relation_name
 
-    def publish(self, url: str, *, source_type: str = "prometheus", description: str = "") -> bool:
+    def publish(
+        self,
+        url: str,
+        *,
+        source_type: str = "prometheus",
+        description: str = "",
+        extra_fields: Mapping[str, str | int | float | bool] | None = None,
+    ) -> bool:
         """Write both wire formats to every relation; return True if any databag changed.
 
+        `extra_fields` go to the COS format's `extra_fields`, which a requirer passes on as the
+        data source's jsonData (an Alertmanager needs `implementation`, say); the legacy format
+        has no place for them. They must be what a requirer keeps: at most 32 flat fields named
+        like Grafana's jsonData keys, each a short printable text, a number or a bool.
+
         Raises:
-            ValueError: `url`, `source_type` or `description` is invalid (a bug in the caller).
+            ValueError: `url`, `source_type`, `description` or `extra_fields` is invalid (a bug
+                in the caller).
         """
         validate_url(url)
         if not _TYPE.fullmatch(source_type):
             raise ValueError(f"source type {source_type!r} is not a Grafana plugin id")
         _check_text("description", description)
+        extra = dict(extra_fields or {})
+        if len(extra) > MAX_EXTRA_FIELDS:
+            raise ValueError(f"more than {MAX_EXTRA_FIELDS} extra fields")
+        for key, value in extra.items():
+            if not _FIELD_NAME.fullmatch(key) or not _is_scalar(value):
+                raise ValueError(f"extra field {key!r}: {value!r} is not a flat jsonData field")
         model = self._charm.model
         unit_data = {
             "grafana_source_host": url,
@@ -199,7 +221,7 @@ class GrafanaSourceProvider(ops.Object):
                     "model_uuid": model.uuid,
                     "application": model.app.name,
                     "type": source_type,
-                    "extra_fields": {},
+                    "extra_fields": extra,
                     "secure_extra_fields": {},
                 },
                 sort_keys=True,
