@@ -14,7 +14,6 @@ and Alertmanager's own reasons. tests/machine/test_alertmanager.py runs the syst
 """
 
 # The charm's src is put on sys.path below; pyright's `tests` environment does not list it.
-# pyright: reportMissingImports=false
 
 from __future__ import annotations
 

@@ -11,8 +11,6 @@ names those ports). A control with the same two Alertmanagers unclustered shows 
 tell: they notify twice.
 """
 
-# pyright: reportMissingImports=false
-
 from __future__ import annotations
 
 import contextlib

@@ -6,8 +6,6 @@ with the `alerting.alertmanagers` that lab_monitoring's alertmanager_dispatch re
 from the databag this charm's provider writes: the wire format is checked end to end.
 """
 
-# pyright: reportMissingImports=false
-
 from __future__ import annotations
 
 import contextlib

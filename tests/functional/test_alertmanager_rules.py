@@ -7,8 +7,6 @@ rules read are checked on a real Alertmanager too: their names, their labels, an
 when a notification fails or a reload is refused.
 """
 
-# pyright: reportMissingImports=false
-
 from __future__ import annotations
 
 import pathlib

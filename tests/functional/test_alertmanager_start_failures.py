@@ -5,8 +5,6 @@ systemd); here the real `prometheus-alertmanager` fails the ways a lab meets, st
 flags the charm writes, and the reason the charm would show is checked against its output.
 """
 
-# pyright: reportMissingImports=false
-
 from __future__ import annotations
 
 import pathlib

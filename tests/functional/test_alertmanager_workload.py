@@ -5,8 +5,6 @@ Alertmanager is started from the flags file exactly as systemd would start it, a
 the charm's way (SIGHUP, then Alertmanager's own metrics).
 """
 
-# pyright: reportMissingImports=false
-
 from __future__ import annotations
 
 import grp
