@@ -309,3 +309,48 @@ def test_refresh_keeps_admin_password_and_data_source_uids(
     assert unchanged, "get-admin-password returns a different password after the refresh"
     assert grafana(juju, "/api/user", login)["login"] == login.user
     assert uids_in_grafana(juju, login, uids) == uids
+
+
+# --- alerting -------------------------------------------------------------------------------
+
+ALERTMANAGER_PORT = 9093
+
+
+def test_prometheus_sends_its_alerts_to_the_alertmanager_unit(juju: jubilant.Juju):
+    url = f"http://{address(juju, 'prometheus')}:{PROMETHEUS_PORT}/api/v1/alertmanagers"
+    wanted = f"http://{address(juju, 'alertmanager')}:{ALERTMANAGER_PORT}/api/v2/alerts"
+
+    def active() -> list[str]:
+        return [a["url"] for a in get_json(url)["data"]["activeAlertmanagers"]]
+
+    assert poll(active, lambda urls: urls == [wanted]) == [wanted]
+
+
+def test_the_watchdog_reaches_the_alertmanager_with_prometheus_s_topology(juju: jubilant.Juju):
+    url = f"http://{address(juju, 'alertmanager')}:{ALERTMANAGER_PORT}/api/v2/alerts"
+
+    def watchdogs() -> list[dict[str, Any]]:
+        return [a for a in get_json(url) if a["labels"]["alertname"] == "Watchdog"]
+
+    # Prometheus sends a firing alert again every minute; 3 minutes cover a missed first send.
+    found = poll(watchdogs, bool)
+
+    assert [a["labels"]["juju_application"] for a in found] == ["prometheus"]
+    assert found[0]["labels"]["juju_model"] == juju.status().model.name
+
+
+def test_grafana_lists_the_alertmanager_data_source(juju: jubilant.Juju, login: Login):
+    status = juju.status()
+    uid = grafana_source.datasource_uid(status.model.name, "alertmanager", 0)
+
+    def alertmanagers() -> dict[str, dict[str, Any]]:
+        sources = grafana(juju, "/api/datasources", login)
+        return {s["uid"]: s for s in sources if s["type"] == "alertmanager"}
+
+    sources = poll(alertmanagers, lambda s: uid in s)
+
+    assert set(sources) == {uid}
+    assert sources[uid]["jsonData"]["implementation"] == "prometheus"
+    url = urllib.parse.urlsplit(sources[uid]["url"])
+    assert url.hostname == address(juju, "alertmanager")
+    assert url.port == ALERTMANAGER_PORT

@@ -7,6 +7,7 @@ prometheus.service, files land in /etc/prometheus, and the tests look at what a 
 
 from __future__ import annotations
 
+import http.server
 import json
 import pathlib
 import re
@@ -286,9 +287,66 @@ def test_the_charms_files_reach_the_archives_prometheus_as_written(unit: Unit):
         "job": "hostile",
         "instance": "127.0.0.1:1",
     }
-    [group] = api("/api/v1/rules")["data"]["groups"]
+    # The relation's group; Prometheus's own health rules are the other.
+    [group] = [g for g in api("/api/v1/rules")["data"]["groups"] if g["name"] == "g"]
     [loaded] = group["rules"]
     assert loaded["annotations"] == rule["annotations"]
+
+
+class AlertReceiver:
+    """An Alertmanager stand-in on loopback: records each POST of alerts Prometheus makes."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, list[dict[str, Any]]]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.posts.append((self.path, json.loads(body or b"[]")))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alert_names(self) -> set[str]:
+        return {alert["labels"]["alertname"] for _, alerts in self.posts for alert in alerts}
+
+
+def test_the_archives_prometheus_loads_the_alerting_section_and_its_health_rules(unit: Unit):
+    receiver = AlertReceiver()
+    try:
+        relation = unit.relate(
+            "alertmanager",
+            "alertmanager",
+            units_data={0: {"url": f"http://127.0.0.1:{receiver.port}/am"}},
+        )
+
+        result = unit.run("relation_changed", relation=relation, remote_unit="alertmanager/0")
+
+        assert result.status == Status("active", "serving 1 scrape job on :9090"), result.status
+        listed = wait_for(
+            lambda: api("/api/v1/alertmanagers")["data"]["activeAlertmanagers"],
+            what="the Alertmanager in Prometheus",
+        )
+        health = [
+            g
+            for g in api("/api/v1/rules")["data"]["groups"]
+            if g["name"].endswith("_health_rules")
+        ]
+        # The Watchdog is sent again every minute (the first send may precede discovery).
+        wait_for(lambda: "Watchdog" in receiver.alert_names(), timeout=100, what="the Watchdog")
+    finally:
+        receiver.server.shutdown()
+
+    assert [a["url"] for a in listed] == [f"http://127.0.0.1:{receiver.port}/am/api/v2/alerts"]
+    assert [len(g["rules"]) for g in health] == [7]
+    assert {path for path, _ in receiver.posts} == {"/am/api/v2/alerts"}
 
 
 def test_an_invalid_option_blocks_and_leaves_the_live_files_alone(unit: Unit):

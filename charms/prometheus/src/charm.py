@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 import ops
 from lab_monitoring import packaged_service, status
-from lab_monitoring.interfaces import grafana_source
+from lab_monitoring.interfaces import alertmanager_dispatch, grafana_source, prometheus_scrape
 
+import alerting
 import config
 import relations
 from prometheus import config_file, flags, reload, service
@@ -55,6 +56,7 @@ class PrometheusCharm(ops.CharmBase):
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
         self._start_guard = packaged_service.StartGuard(self._stored.start)
+        self._alertmanager = alertmanager_dispatch.AlertmanagerDispatchRequirer(self)
         # Why this dispatch's reconcile stopped early (collect-status shows it first), if it did.
         self._halted: ops.StatusBase | None = None
         for event in (
@@ -63,15 +65,12 @@ class PrometheusCharm(ops.CharmBase):
             self.on.config_changed,
             self.on.update_status,
             self.on.leader_elected,
-            self.on["metrics-endpoint"].relation_changed,
-            self.on["metrics-endpoint"].relation_departed,
-            self.on["metrics-endpoint"].relation_broken,
-            self.on["target"].relation_changed,
-            self.on["target"].relation_departed,
-            self.on["target"].relation_broken,
             self.on["grafana-source"].relation_joined,
         ):
             framework.observe(event, self._reconcile)
+        for endpoint in ("metrics-endpoint", "target", "alertmanager", "alertmanager-service"):
+            for kind in ("relation_changed", "relation_departed", "relation_broken"):
+                framework.observe(getattr(self.on[endpoint], kind), self._reconcile)
         framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
@@ -148,12 +147,16 @@ class PrometheusCharm(ops.CharmBase):
                 operator_jobs=options.jobs,
                 scrape_interval=options.scrape_interval,
             ),
+            alertmanagers=alerting.alertmanagers(self.model, self._alertmanager.targets()),
         )
         rules = relations.rule_files(self.model, self._stored.scoped_rules)
         if rules.scoped != self._stored.scoped_rules:
             self._stored.scoped_rules = rules.scoped
+        health = alerting.health_rules(prometheus_scrape.Topology.of(self))
         try:
-            result = config_file.install_config(rendered, rules.texts)
+            result = config_file.install_config(
+                rendered, {**rules.texts, alerting.HEALTH_RULES_FILE: health}
+            )
         except config_file.ConfigError as e:
             logger.error("prometheus.yml not installed, promtool rejected it: %s", e)
             self._stored.rejected = str(e)
@@ -162,7 +165,7 @@ class PrometheusCharm(ops.CharmBase):
         left_out = rules.left_out
         for name, error in result.rejected_rules.items():
             logger.warning("rule file %s left out, promtool rejected it: %s", name, error)
-            left_out += rules.counts[name]
+            left_out += rules.counts.get(name, 0)
         self._stored.rules_left_out = left_out
         return result
 

@@ -327,6 +327,8 @@ HOSTILE = [
     {"url": "http://" + "a" * 3000 + ":9093"},
     {"url": "http://" + "-bad-.lab:9093"},
     {"url": "http://[fd00::5:9093"},
+    {"url": "http://[fe80::1%25eth0]:9093"},
+    {"url": "http://[fe80::1%eth0]:9093"},
     {"public_address": "10.0.0.5:None/am"},
     {"public_address": "http://10.0.0.5:9093"},
     {"public_address": "10.0.0.5:9093", "scheme": "gopher"},
@@ -346,6 +348,22 @@ def test_invalid_data_is_skipped_with_a_warning_and_neighbours_kept(data, caplog
     # The value is shown escaped and cut short: no line break reaches the log.
     assert all("\n" not in record.getMessage() for record in caplog.records)
     assert len(max((r.getMessage() for r in caplog.records), key=len)) < 300
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"url": "http://admin:s3cret@10.0.0.5:9093"},
+        {"public_address": "admin:s3cret@10.0.0.5:9093"},
+    ],
+)
+def test_a_password_in_a_url_is_not_logged(data, caplog):
+    with caplog.at_level(logging.DEBUG):
+        charm = read(relation(data, COS_V1))
+
+    assert [t.unit for t in charm.targets] == ["alertmanager/1"]
+    assert "must not carry credentials" in caplog.text
+    assert "s3cret" not in caplog.text
 
 
 def test_unit_data_refuses_what_it_could_not_publish():

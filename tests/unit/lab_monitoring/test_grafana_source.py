@@ -450,6 +450,10 @@ HOSTILE_UNIT_DATA = {
     "yaml in url": {"type": "prometheus", "url": "http://a:1/ {evil: [1]}"},
     "port out of range": {"type": "prometheus", "url": "http://a:99999"},
     "credentials in url": {"type": "prometheus", "url": "http://user:pw@a:9090"},
+    "ipv6 zone of the sender's machine": {
+        "type": "prometheus",
+        "url": "http://[fe80::1%25eth0]:9090",
+    },
     "huge url": {"type": "prometheus", "url": "http://a/" + "x" * 5000},
     "unicode host": {"type": "prometheus", "url": "http://ünïcode:9090"},
     "yaml in type": {"type": "prometheus\nisDefault: true", "url": PROMETHEUS_URL},

@@ -23,6 +23,7 @@ import yaml
 CHARM_DIR = pathlib.Path(__file__).parents[3] / "charms" / "prometheus"
 sys.path.insert(0, str(CHARM_DIR / "src"))
 
+import alerting  # noqa: E402
 import charm  # noqa: E402
 from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
@@ -38,7 +39,9 @@ class FakePrometheus:
         # In systemd's restart loop: a start died (see _started).
         self.crashing = False
         self.config: str | None = None
+        # The rule files from relations; Prometheus's own health rules are kept apart.
         self.rules: dict[str, str] = {}
+        self.health_rules: str | None = None
         self.args: list[str] | None = None
         # What the hook did, in order: ("install",), ("config", text), ("flags", args), ...
         self.writes: list[tuple[Any, ...]] = []
@@ -76,9 +79,10 @@ class FakePrometheus:
             raise config_file.ConfigError(self.promtool_error)
         rejected = {name: "parse error" for name in rules if name in self.bad_rules}
         kept = {name: text for name, text in rules.items() if name not in rejected}
-        if config == self.config and kept == self.rules:
+        health = kept.pop(alerting.HEALTH_RULES_FILE, None)
+        if config == self.config and kept == self.rules and health == self.health_rules:
             return config_file.Installed(changed=False, rejected_rules=rejected)
-        self.config, self.rules = config, kept
+        self.config, self.rules, self.health_rules = config, kept, health
         self.writes.append(("config", config, dict(kept)))
         return config_file.Installed(changed=True, rejected_rules=rejected)
 

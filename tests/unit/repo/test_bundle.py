@@ -327,6 +327,7 @@ def test_bundle_deploys_every_charm_from_its_packed_file(bundle: Doc, release: s
         "prometheus": str(CHARMS / "prometheus" / f"prometheus_{platform}.charm"),
         "grafana": str(CHARMS / "grafana" / f"grafana_{platform}.charm"),
         "node-exporter": str(CHARMS / "node-exporter" / f"node-exporter_{platform}.charm"),
+        "alertmanager": str(CHARMS / "alertmanager" / f"alertmanager_{platform}.charm"),
     }
 
 
@@ -339,6 +340,9 @@ def test_bundle_relates_datasource_and_scrape_endpoints(bundle: Doc):
         frozenset({"node-exporter:juju-info", "prometheus:juju-info"}),
         frozenset({"node-exporter:juju-info", "grafana:juju-info"}),
         frozenset({"node-exporter:metrics-endpoint", "prometheus:metrics-endpoint"}),
+        frozenset({"prometheus:alertmanager", "alertmanager:alerting"}),
+        frozenset({"alertmanager:grafana-source", "grafana:grafana-source"}),
+        frozenset({"alertmanager:metrics-endpoint", "prometheus:metrics-endpoint"}),
     }
 
 
@@ -357,8 +361,28 @@ def test_node_exporter_is_a_subordinate_on_both_machines(bundle: Doc):
 
 def test_bundle_alone_needs_no_tags_or_machines_so_it_deploys_on_lxd(bundle: Doc):
     assert "machines" not in bundle
-    for spec in bundle["applications"].values():
-        assert spec.keys() <= {"charm", "num_units", "options"}
+    for app, spec in bundle["applications"].items():
+        assert spec.keys() <= {"charm", "num_units", "options", "to"}
+        # Only beside another application's unit, which needs no machines section.
+        for target in spec.get("to", []):
+            other, _, number = target.partition("/")
+            assert other in bundle["applications"], (app, target)
+            assert number.isdigit(), (app, target)
+
+
+@pytest.mark.parametrize(
+    "overlays", [[], ["maas.yaml"], ["noble.yaml"], ["noble.yaml", "maas-noble.yaml"]]
+)
+def test_alertmanager_runs_on_prometheus_s_machine(bundle: Doc, overlays: list[str]):
+    merged = deployable(bundle, *(yaml.safe_load((OVERLAYS / n).read_text()) for n in overlays))
+
+    prometheus = merged["applications"]["prometheus"]
+    alertmanager = merged["applications"]["alertmanager"]
+    assert alertmanager["num_units"] == prometheus["num_units"] == 1
+    # On MAAS the tagged machine Prometheus is placed on, elsewhere beside its unit.
+    assert alertmanager["to"] == prometheus.get("to", ["prometheus/0"])
+    # That machine's node-exporter already reports on it: no second exporter unit there.
+    assert not any("alertmanager:juju-info" in pair for pair in merged["relations"])
 
 
 def test_maas_overlay_puts_each_application_on_its_tagged_machine(bundle: Doc, overlay: Doc):
@@ -369,13 +393,17 @@ def test_maas_overlay_puts_each_application_on_its_tagged_machine(bundle: Doc, o
         for app, spec in merged["applications"].items()
         if "to" in spec
     }
-    assert tags == {"prometheus": ["tags=prometheus"], "grafana": ["tags=grafana"]}
+    assert tags == {
+        "prometheus": ["tags=prometheus"],
+        "grafana": ["tags=grafana"],
+        "alertmanager": ["tags=prometheus"],
+    }
     # The subordinate follows its principals: no placement, no machine of its own.
     assert merged["applications"]["node-exporter"].keys() == {"charm"}
 
 
 @pytest.mark.parametrize("release", ["22.04", "24.04"])
-@pytest.mark.parametrize("app", ["prometheus", "grafana", "node-exporter"])
+@pytest.mark.parametrize("app", ["prometheus", "grafana", "node-exporter", "alertmanager"])
 def test_packed_charm_is_the_one_the_bundle_expects(bundle: Doc, app: str, release: str):
     overlays = [yaml.safe_load(NOBLE.read_text())] if release == "24.04" else []
     path = pathlib.Path(deployable(bundle, *overlays)["applications"][app]["charm"])

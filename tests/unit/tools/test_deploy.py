@@ -34,7 +34,7 @@ def test_the_charm_files_are_those_of_the_release_deployed(noble, platform):
 
     assert files == {
         app: deploy.ROOT / "charms" / app / f"{app}_ubuntu-{platform}-amd64.charm"
-        for app in ("prometheus", "grafana", "node-exporter")
+        for app in ("prometheus", "grafana", "node-exporter", "alertmanager")
     }
 
 

@@ -44,8 +44,12 @@ def render_config(
     evaluation_interval: str,
     external_labels: Mapping[str, str],
     scrape_configs: Sequence[Mapping[str, Any]],
+    alertmanagers: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """Return prometheus.yml for these settings and (already validated) scrape configs."""
+    """Return prometheus.yml for these settings and (already validated) scrape configs.
+
+    `alertmanagers` are `alerting.alertmanagers` entries; without any, no `alerting` section.
+    """
     global_config: dict[str, Any] = {
         "scrape_interval": scrape_interval,
         "scrape_timeout": scrape_timeout,
@@ -53,8 +57,10 @@ def render_config(
     }
     if external_labels:
         global_config["external_labels"] = dict(external_labels)
-    config = {
-        "global": global_config,
+    config: dict[str, Any] = {"global": global_config}
+    if alertmanagers:
+        config["alerting"] = {"alertmanagers": [dict(entry) for entry in alertmanagers]}
+    config |= {
         # Relative to prometheus.yml, so a staged copy checks against staged rules.
         "rule_files": [f"{paths.RULES_DIR_NAME}/*.rules"],
         "scrape_configs": [dict(job) for job in scrape_configs],

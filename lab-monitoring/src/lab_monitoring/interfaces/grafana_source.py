@@ -126,16 +126,20 @@ def validate_url(url: object) -> str:
         raise ValueError(f"url has no host or a zero port: {status.show(url)}")
     if not _is_host(parts.hostname):
         raise ValueError(f"url host is neither a DNS name nor an IP address: {status.show(url)}")
-    if parts.username is not None or parts.query or parts.fragment:
-        raise ValueError(
-            f"url must not carry credentials, a query or a fragment: {status.show(url)}"
-        )
+    if parts.username is not None:
+        # Not shown: what is before the `@` may be a password.
+        raise ValueError(f"url must not carry credentials (user:password@): host {parts.hostname}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"url must not carry a query or a fragment: {status.show(url)}")
     return url
 
 
 def _is_host(host: str) -> bool:
     if len(host) <= 253 and _HOSTNAME.fullmatch(host):
         return True
+    if "%" in host:
+        # An IPv6 zone (fe80::1%eth0) names an interface of the sender's machine, not of this one.
+        return False
     try:
         ipaddress.ip_address(host)
     except ValueError:
