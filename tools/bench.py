@@ -291,8 +291,10 @@ def import_cost(runs: int) -> list[dict[str, Any]]:
     that order, so that a busy machine slows all of them alike; the figures are medians over the
     rounds. Bytecode is cached (in a temporary PYTHONPYCACHEPREFIX, warmed by one round first),
     as on a unit after its first hook; tox's PYTHONDONTWRITEBYTECODE would make every run
-    compile every module. `ratio` is the median of each round's charm / ops (whole processes,
-    the hook's cost); `import ratio` leaves the interpreter's own start (`pass`) out of both.
+    compile every module. Each process is timed in wall time and in CPU time (user + system,
+    from its rusage), which other work on the machine distorts much less. `ratio` is the
+    median of each round's charm / ops in CPU time (whole processes: the hook's cost);
+    `import_ratio` leaves the interpreter's own start (`pass`) out of both.
     """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     commands: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -301,41 +303,49 @@ def import_cost(runs: int) -> list[dict[str, Any]]:
     }
     for name, src in CHARM_SRCS:
         commands[name] = ([sys.executable, "-c", "import charm"], {**env, "PYTHONPATH": str(src)})
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
     with tempfile.TemporaryDirectory() as cache:
         for _, command_env in commands.values():
             command_env["PYTHONPYCACHEPREFIX"] = cache
         for round_ in range(runs + 1):
             for name, (command, command_env) in commands.items():
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), children_cpu()
                 subprocess.run(command, env=command_env, check=True)
                 if round_:  # the first round only fills the bytecode cache
-                    times[name].append((time.perf_counter() - started) * 1000)
+                    wall[name].append((time.perf_counter() - started) * 1000)
+                    cpu[name].append((children_cpu() - started_cpu) * 1000)
+
+    def per_round(name: str, base: str, start: str | None = None) -> list[float]:
+        zero = cpu[start] if start else [0.0] * runs
+        return [(t - z) / (o - z) for t, o, z in zip(cpu[name], cpu[base], zero, strict=True)]
+
     results = []
     for name in ["ops", *(name for name, _ in CHARM_SRCS)]:
-        ratios = [t / o for t, o in zip(times[name], times["ops"], strict=True)]
-        imports = [
-            (t - p) / (o - p)
-            for t, o, p in zip(times[name], times["ops"], times["pass"], strict=True)
-        ]
+        ratios = per_round(name, "ops")
         quartiles = statistics.quantiles(ratios, n=4)
+        wall_ratios = [t / o for t, o in zip(wall[name], wall["ops"], strict=True)]
         results.append(
             {
                 "charm": name,
-                "hook": "process start + import ops"
-                if name == "ops"
-                else "process start + import charm",
-                "median_ms": round(statistics.median(times[name]), 1),
+                "median_ms": round(statistics.median(wall[name]), 1),
+                "median_cpu_ms": round(statistics.median(cpu[name]), 1),
                 "ratio": round(statistics.median(ratios), 3),
                 "ratio_quartiles": [round(quartiles[0], 3), round(quartiles[2], 3)],
-                "import_ratio": round(statistics.median(imports), 3),
+                "wall_ratio": round(statistics.median(wall_ratios), 3),
+                "import_ratio": round(statistics.median(per_round(name, "ops", "pass")), 3),
             }
         )
     results.append(
         {
-            "charm": "-",
-            "hook": "process start (python -c pass)",
-            "median_ms": round(statistics.median(times["pass"]), 1),
+            "charm": "(python -c pass)",
+            "median_ms": round(statistics.median(wall["pass"]), 1),
+            "median_cpu_ms": round(statistics.median(cpu["pass"]), 1),
         }
     )
     return results
@@ -621,17 +631,28 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]} on {platform_name()}")
     imports = import_cost(options.import_runs)
     table(
-        "Import cost: a fresh process importing each charm against bare ops (median of"
-        f" {options.import_runs} interleaved rounds; warm bytecode cache)",
-        ["charm", "process", "median ms", "x ops", "quartiles", "x ops, imports only"],
+        "Import cost: a fresh process importing bare ops, or each charm (`import charm`, as a"
+        f" hook does); medians of {options.import_runs} interleaved rounds, warm bytecode cache;"
+        " x ops: the median of the rounds' ratios",
+        [
+            *["import", "wall ms", "CPU ms", "x ops (CPU)", "quartiles"],
+            *["x ops (wall)", "x ops, imports only (CPU)"],
+        ],
         [
             [
                 r["charm"],
-                r["hook"],
                 r["median_ms"],
-                f"{r['ratio']:.3f}" if "ratio" in r else "",
-                "{:.3f}-{:.3f}".format(*r["ratio_quartiles"]) if "ratio" in r else "",
-                f"{r['import_ratio']:.3f}" if "ratio" in r else "",
+                r["median_cpu_ms"],
+                *(
+                    [
+                        f"{r['ratio']:.3f}",
+                        "{:.3f}-{:.3f}".format(*r["ratio_quartiles"]),
+                        f"{r['wall_ratio']:.3f}",
+                        f"{r['import_ratio']:.3f}",
+                    ]
+                    if "ratio" in r
+                    else ["", "", "", ""]
+                ),
             ]
             for r in imports
         ],
