@@ -1,14 +1,15 @@
 """Measure what the charms cost: hook time, fan-in, and reload against restart.
 
-    python tools/bench.py [--runs N] [--json PATH]        (or: tox -e bench)
+    python tools/bench.py [--runs N] [--import-runs N] [--json PATH]    (or: tox -e bench)
 
 Prints tables and asserts no times (machines differ). Four parts:
 
 import      What every hook pays first: a fresh Python process importing each charm
             (`import charm`, as `dispatch` does) against one importing bare `ops`, with warm
             bytecode caches (as on a unit after its first hook), interleaved and repeated; the
-            medians and their ratio. What a settled unit's update-status imports beyond `charm`
-            is pinned by tests (tests/unit/*/test_hook_imports.py): nothing heavy.
+            medians, in wall time and in CPU time, and the ratio to ops in CPU time. What a
+            settled unit's update-status imports beyond `charm` is pinned by tests
+            (tests/unit/*/test_hook_imports.py): nothing heavy.
 hook cost   One no-op update-status and one config change per charm, in-process through
             ops.testing (median of --runs). The charms' real workload modules run with their
             files in a temporary directory and the real promtool; only systemd, apt and
@@ -16,7 +17,7 @@ hook cost   One no-op update-status and one config change per charm, in-process 
             needs Juju's hook tools (config-get, relation-get, state-get, status-set, ...)
             with their exact JSON and a unit state store; faking them faithfully is a project
             of its own, so instead the cold start of a hook process (Python importing the
-            charm) is timed separately and should be added to the in-process figures.
+            charm) is timed separately (import, above) and should be added to these figures.
 fan-in      prometheus.yml for 10 to 5,000 units on a `target` relation: render time with
             PyYAML's pure-Python emitter (before) and the charm's own writer (now: JSON, which
             YAML reads, prometheus/yaml_writer.py), peak

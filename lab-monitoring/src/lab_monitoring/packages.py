@@ -7,9 +7,9 @@ prometheus-node-exporter; prometheus-node-exporter recommends textfile collector
 A failure is said in one line, apt's own.
 
 charmlibs-apt is imported only by install(): every hook imports this module (through
-packaged_service), but only a hook that installs needs apt's code, and importing it costs a
-settled unit's update-status about 8 ms, most of what the charms add to bare `ops`
-(docs/benchmarks.md).
+packaged_service), but only a hook that installs needs apt's code. Importing it (with fileinput
+and glob) took 1.3 ms with bytecode cached and 8 ms without, on a machine where bare `ops` takes
+about 120 ms: every hook paid it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
