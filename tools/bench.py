@@ -1,9 +1,15 @@
 """Measure what the charms cost: hook time, fan-in, and reload against restart.
 
-    python tools/bench.py [--runs N] [--json PATH]        (or: tox -e bench)
+    python tools/bench.py [--runs N] [--import-runs N] [--json PATH]    (or: tox -e bench)
 
-Prints tables and asserts no times (machines differ). Three parts:
+Prints tables and asserts no times (machines differ). Four parts:
 
+import      What every hook pays first: a fresh Python process importing each charm
+            (`import charm`, as `dispatch` does) against one importing bare `ops`, with warm
+            bytecode caches (as on a unit after its first hook), interleaved and repeated; the
+            medians, in wall time and in CPU time, and the ratio to ops in CPU time. What a
+            settled unit's update-status imports beyond `charm` is pinned by tests
+            (tests/unit/*/test_hook_imports.py): nothing heavy.
 hook cost   One no-op update-status and one config change per charm, in-process through
             ops.testing (median of --runs). The charms' real workload modules run with their
             files in a temporary directory and the real promtool; only systemd, apt and
@@ -11,9 +17,10 @@ hook cost   One no-op update-status and one config change per charm, in-process 
             needs Juju's hook tools (config-get, relation-get, state-get, status-set, ...)
             with their exact JSON and a unit state store; faking them faithfully is a project
             of its own, so instead the cold start of a hook process (Python importing the
-            charm) is timed separately and should be added to the in-process figures.
+            charm) is timed separately (import, above) and should be added to these figures.
 fan-in      prometheus.yml for 10 to 5,000 units on a `target` relation: render time with
-            PyYAML's pure-Python emitter (before) and the charm's own writer (now), peak
+            PyYAML's pure-Python emitter (before) and the charm's own writer (now: JSON, which
+            YAML reads, prometheus/yaml_writer.py), peak
             Python memory (tracemalloc), `promtool check config` time and max RSS, and
             render + validate (what a hook does: render, promtool, install) with either
             writer, in wall time and in CPU time (the charm's and promtool's), which a busy
@@ -24,6 +31,10 @@ reload      A real Prometheus on a loopback port with a temporary TSDB: failed q
             target is scraped (up == 1). The reload is the charm's own (SIGHUP, confirmed from
             /metrics), with SIGHUP sent to the process directly instead of through systemd
             (tools/standins.py).
+
+The charms' code is imported from charms/<name>/src (their workload packages, `prometheus` and
+`grafana`, side by side; each charm's top-level modules, `charm` and `config` among them, one
+charm at a time) and the shared package, lab_monitoring, from this environment.
 """
 
 from __future__ import annotations
@@ -31,7 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib.util
+import importlib
 import json
 import os
 import pathlib
@@ -52,32 +63,48 @@ from unittest import mock
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PROMETHEUS_SRC = ROOT / "charms" / "prometheus" / "src"
-GRAFANA_SRC = ROOT / "charms" / "grafana" / "src"
+CHARMS = ROOT / "charms"
+PROMETHEUS_SRC = CHARMS / "prometheus" / "src"
+GRAFANA_SRC = CHARMS / "grafana" / "src"
+# Every charm, for the import cost: (name, its src directory).
+CHARM_SRCS = [
+    (name, CHARMS / name / "src")
+    for name in ("prometheus", "grafana", "node-exporter", "alertmanager")
+]
+# The workload packages (`prometheus`, `grafana`) have distinct names: both can be imported.
 sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC)]
 
 import loopback  # noqa: E402  (tools/ is on sys.path when this file runs)
 import standins  # noqa: E402
+from grafana import api, apt_source, cli  # noqa: E402
+from grafana import paths as grafana_paths  # noqa: E402
+from grafana import service as grafana_service  # noqa: E402
+from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
+from prometheus import config_file, flags, jobs, reload, service, topology, yaml_writer  # noqa: E402
+from prometheus import paths as prometheus_paths  # noqa: E402
 
 MODEL = testing.Model(name="bench", uuid="2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f")
 FAN_IN = (10, 100, 1000, 5000)
 
 
-def load(name: str, path: pathlib.Path) -> Any:
-    """Import a charm's module by path (both charms have a module called `charm`)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec
-    assert spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+@contextlib.contextmanager
+def charm_module(src: pathlib.Path) -> Iterator[Any]:
+    """Import one charm's `charm` module from `src`; forget its top-level modules afterwards.
 
-
-prometheus: Any = load("prometheus", PROMETHEUS_SRC / "prometheus.py")
-scrape: Any = load("scrape", PROMETHEUS_SRC / "scrape.py")
-grafana: Any = load("grafana", GRAFANA_SRC / "grafana.py")
+    Every charm has a `charm` and a `config` module: another charm's must not be found in
+    sys.modules. The workload packages stay imported (the patches below are on them).
+    """
+    top_level = {path.stem for path in src.glob("*.py")}
+    for name in top_level:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(src))
+    try:
+        yield importlib.import_module("charm")
+    finally:
+        sys.path.remove(str(src))
+        for name in top_level:
+            sys.modules.pop(name, None)
 
 
 def median_ms(run: Callable[[], object], runs: int) -> float:
@@ -125,20 +152,22 @@ def table(title: str, header: list[str], rows: list[list[Any]]) -> None:
 @contextlib.contextmanager
 def prometheus_machine(tmp: pathlib.Path) -> Iterator[Any]:
     """The Prometheus charm with its files under `tmp`; systemd and apt stubbed."""
-    charm = load("prometheus_charm", PROMETHEUS_SRC / "charm.py")
-    paths = prometheus.Paths(
+    where = prometheus_paths.Paths(
         config_dir=tmp / "etc", defaults=tmp / "default", tsdb=tmp / "metrics2"
     )
-    with mock.patch.multiple(
-        prometheus,
-        PATHS=paths,
-        installed=lambda: True,
-        version=lambda: "2.42.0",
-        running=lambda: True,
-        ready=lambda: True,
-        allow_low_ports=lambda port: False,
-        reload=lambda: 0.0,
-        restart=lambda: True,
+    with (
+        charm_module(PROMETHEUS_SRC) as charm,
+        mock.patch.object(prometheus_paths, "PATHS", where),
+        mock.patch.multiple(
+            service,
+            installed=lambda: True,
+            version=lambda: "2.42.0",
+            health=lambda: Health.UP,
+            allow_low_ports=lambda port: False,
+            start=lambda: True,
+            restart=lambda: True,
+        ),
+        mock.patch.object(reload, "reload", return_value=0.0),
     ):
         yield charm
 
@@ -149,7 +178,10 @@ class _Client:
     def __init__(self, *args: object, **kwargs: object) -> None:
         pass
 
-    def wait_ready(self) -> bool:
+    def wait_ready(self, *args: object, **kwargs: object) -> bool:
+        return True
+
+    def is_ready(self) -> bool:
         return True
 
     def login_works(self) -> bool:
@@ -165,24 +197,22 @@ class _Client:
 @contextlib.contextmanager
 def grafana_machine(tmp: pathlib.Path) -> Iterator[Any]:
     """The Grafana charm with its files under `tmp`; systemd, apt and the HTTP API stubbed."""
-    charm = load("grafana_charm", GRAFANA_SRC / "charm.py")
-    provisioning = tmp / "provisioning"
-    with mock.patch.multiple(
-        grafana,
-        GROUP="root",
-        CONFIG_FILE=tmp / "grafana.ini",
-        ADMIN_PASSWORD_FILE=tmp / "admin-password",
-        DATASOURCES_FILE=provisioning / "datasources" / "juju.yaml",
-        DASHBOARD_PROVIDER_FILE=provisioning / "dashboards" / "juju.yaml",
-        DASHBOARDS_DIR=tmp / "dashboards",
-        is_installed=lambda: True,
-        version=lambda: "11.3.0",
-        is_running=lambda: True,
-        ready=lambda port: True,
-        allow_low_ports=lambda port: False,
-        start=lambda port, restart=False: True,
-        set_admin_password=lambda password: None,
-        GrafanaClient=_Client,
+    with (
+        charm_module(GRAFANA_SRC) as charm,
+        mock.patch.object(grafana_paths, "PATHS", grafana_paths.Paths.under(tmp, group="root")),
+        mock.patch.multiple(
+            apt_source,
+            installed=lambda: True,
+            installed_version=lambda: "12.3.1",
+        ),
+        mock.patch.multiple(
+            grafana_service,
+            health=lambda port: Health.UP,
+            allow_low_ports=lambda port: False,
+            start=lambda port, restart=False: True,
+        ),
+        mock.patch.object(cli, "set_admin_password", return_value=None),
+        mock.patch.object(api, "GrafanaClient", _Client),
     ):
         yield charm
 
@@ -237,6 +267,8 @@ def measure_hooks(
     name: str, ctx: Any, settled: Any, option: str, values: tuple[str, str], runs: int
 ) -> list[dict[str, Any]]:
     """Return the median update-status and config-changed times of one charm."""
+    # A figure for a unit that is not settled would time another path (Blocked, Waiting, ...).
+    assert settled.unit_status.name == "active", f"{name}: {settled.unit_status}"
     status = median_ms(lambda: ctx.run(ctx.on.update_status(), settled), runs)
     current = [settled, 0]
 
@@ -253,18 +285,70 @@ def measure_hooks(
     ]
 
 
-def cold_start(runs: int) -> list[dict[str, Any]]:
-    """Time a fresh Python importing each charm, as every dispatch of a hook does."""
+def import_cost(runs: int) -> list[dict[str, Any]]:
+    """Time fresh Python processes importing bare `ops` and each charm, as every hook does.
+
+    Each round runs `python -c pass`, `import ops` and every charm's `import charm` once, in
+    that order, so that a busy machine slows all of them alike; the figures are medians over the
+    rounds. Bytecode is cached (in a temporary PYTHONPYCACHEPREFIX, warmed by one round first),
+    as on a unit after its first hook; tox's PYTHONDONTWRITEBYTECODE would make every run
+    compile every module. Each process is timed in wall time and in CPU time (user + system,
+    from its rusage), which other work on the machine distorts much less. `ratio` is the
+    median of each round's charm / ops in CPU time (whole processes: the hook's cost);
+    `import_ratio` leaves the interpreter's own start (`pass`) out of both.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    commands: dict[str, tuple[list[str], dict[str, str]]] = {
+        "pass": ([sys.executable, "-c", "pass"], env),
+        "ops": ([sys.executable, "-c", "import ops"], env),
+    }
+    for name, src in CHARM_SRCS:
+        commands[name] = ([sys.executable, "-c", "import charm"], {**env, "PYTHONPATH": str(src)})
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    with tempfile.TemporaryDirectory() as cache:
+        for _, command_env in commands.values():
+            command_env["PYTHONPYCACHEPREFIX"] = cache
+        for round_ in range(runs + 1):
+            for name, (command, command_env) in commands.items():
+                started, started_cpu = time.perf_counter(), children_cpu()
+                subprocess.run(command, env=command_env, check=True)
+                if round_:  # the first round only fills the bytecode cache
+                    wall[name].append((time.perf_counter() - started) * 1000)
+                    cpu[name].append((children_cpu() - started_cpu) * 1000)
+
+    def per_round(name: str, base: str, start: str | None = None) -> list[float]:
+        zero = cpu[start] if start else [0.0] * runs
+        return [(t - z) / (o - z) for t, o, z in zip(cpu[name], cpu[base], zero, strict=True)]
+
     results = []
-    for name, src in (("prometheus", PROMETHEUS_SRC), ("grafana", GRAFANA_SRC)):
-        path = f"{src}:{ROOT / 'charms' / name / 'lib'}"
-        code = "import charm"
-        command = [sys.executable, "-c", code]
-        env = {"PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
-        ms = median_ms(lambda c=command, e=env: subprocess.run(c, env=e, check=True), runs)
+    for name in ["ops", *(name for name, _ in CHARM_SRCS)]:
+        ratios = per_round(name, "ops")
+        quartiles = statistics.quantiles(ratios, n=4)
+        wall_ratios = [t / o for t, o in zip(wall[name], wall["ops"], strict=True)]
         results.append(
-            {"charm": name, "hook": "process start + import charm", "median_ms": round(ms, 1)}
+            {
+                "charm": name,
+                "median_ms": round(statistics.median(wall[name]), 1),
+                "median_cpu_ms": round(statistics.median(cpu[name]), 1),
+                "ratio": round(statistics.median(ratios), 3),
+                "ratio_quartiles": [round(quartiles[0], 3), round(quartiles[2], 3)],
+                "wall_ratio": round(statistics.median(wall_ratios), 3),
+                "import_ratio": round(statistics.median(per_round(name, "ops", "pass")), 3),
+            }
         )
+    results.append(
+        {
+            "charm": "(python -c pass)",
+            "median_ms": round(statistics.median(wall["pass"]), 1),
+            "median_cpu_ms": round(statistics.median(cpu["pass"]), 1),
+        }
+    )
     return results
 
 
@@ -275,12 +359,12 @@ def fan_in() -> list[dict[str, Any]]:
     """Render and check prometheus.yml for ever more target units, before and now.
 
     "before" is PyYAML's pure-Python emitter writing the whole file, what the charm used until
-    it took libyaml's (CSafeDumper, in PyYAML's wheels). "now" is the charm's own writer for
-    plain data (prometheus._dump), which leaves only what is not plain to PyYAML.
+    it took libyaml's (CSafeDumper, in PyYAML's wheels). "now" is the charm's own writer
+    (prometheus/yaml_writer.py: JSON, which YAML reads, laid out to stay readable).
     "render + validate" is what a hook does: build the jobs, render prometheus.yml, stage it,
-    run promtool on it and install it (prometheus.install_config, into a fresh directory).
+    run promtool on it and install it (config_file.install_config, into a fresh directory).
     """
-    topology = scrape.Topology("bench", MODEL.uuid, "node")
+    where = topology.Topology("bench", MODEL.uuid, "node")
     results: list[dict[str, Any]] = []
     for units in FAN_IN:
         data = {
@@ -292,26 +376,24 @@ def fan_in() -> list[dict[str, Any]]:
         }
 
         def render(data: dict[str, dict[str, str]] = data) -> str:
-            job = scrape.http_job(data, topology)
-            return prometheus.render_config(
+            job = jobs.http_job(data, where)
+            assert job is not None  # every unit sent a hostname and a port
+            return config_file.render_config(
                 scrape_interval="15s",
                 scrape_timeout="10s",
                 evaluation_interval="15s",
                 external_labels={},
-                scrape_configs=[scrape.self_job(9090, "", topology.labels()), job],
+                scrape_configs=[jobs.self_job(9090, "", where.labels()), job],
             )
 
         def render_and_validate(render: Callable[[], str] = render) -> None:
-            with tempfile.TemporaryDirectory() as tmp:
-                paths = prometheus.Paths(
-                    config_dir=pathlib.Path(tmp, "etc"),
-                    defaults=pathlib.Path(tmp, "default"),
-                    tsdb=pathlib.Path(tmp, "metrics2"),
-                )
-                with mock.patch.object(prometheus, "PATHS", paths):
-                    prometheus.install_config(render(), {})
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                mock.patch.object(prometheus_paths, "PATHS", prometheus_at(tmp)),
+            ):
+                config_file.install_config(render(), {})
 
-        with mock.patch.object(prometheus, "_dump", pure_pyyaml):
+        with mock.patch.object(yaml_writer, "dump", pure_pyyaml):
             before_ms = median_ms(render, 3)
             before_total_ms = median_ms(render_and_validate, 3)
             before_cpu_ms = median_cpu_ms(render_and_validate, 3)
@@ -347,7 +429,16 @@ def fan_in() -> list[dict[str, Any]]:
     return results
 
 
-def pure_pyyaml(data: dict[str, Any]) -> str:
+def prometheus_at(tmp: str) -> Any:
+    """Prometheus's file layout under a temporary directory."""
+    return prometheus_paths.Paths(
+        config_dir=pathlib.Path(tmp, "etc"),
+        defaults=pathlib.Path(tmp, "default"),
+        tsdb=pathlib.Path(tmp, "metrics2"),
+    )
+
+
+def pure_pyyaml(data: dict[str, Any], **_: object) -> str:
     """Write `data` as the charm did before: PyYAML's pure-Python dumper, the whole document."""
     return yaml.dump(data, Dumper=yaml.SafeDumper, sort_keys=False, allow_unicode=False)
 
@@ -420,61 +511,56 @@ def reload_vs_restart() -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         loopback.metrics_server(b"bench_up 1\n") as target_port,
+        mock.patch.object(prometheus_paths, "PATHS", prometheus_at(tmp)),
     ):
-        paths = prometheus.Paths(
-            config_dir=pathlib.Path(tmp, "etc"),
-            defaults=pathlib.Path(tmp, "default"),
-            tsdb=pathlib.Path(tmp, "metrics2"),
-        )
-        with mock.patch.object(prometheus, "PATHS", paths):
 
-            def install(interval: str, extra: list[dict[str, Any]]) -> None:
-                jobs = [scrape.self_job(port, "", {}), *extra]
-                text = prometheus.render_config(
-                    scrape_interval=interval,
-                    scrape_timeout="1s",
-                    evaluation_interval="15s",
-                    external_labels={},
-                    scrape_configs=jobs,
-                )
-                prometheus.install_config(text, {})
-
-            install("1s", [])
-            args = prometheus.flags(
-                port=port,
-                retention_time="1d",
-                retention_size="",
-                external_url="",
-                log_level="warn",
+        def install(interval: str, extra: list[dict[str, Any]]) -> None:
+            configs = [jobs.self_job(port, "", {}), *extra]
+            text = config_file.render_config(
+                scrape_interval=interval,
+                scrape_timeout="1s",
+                evaluation_interval="15s",
+                external_labels={},
+                scrape_configs=configs,
             )
-            # The charm listens on every address; the benchmark stays on loopback.
-            listen = f"--web.listen-address=127.0.0.1:{port}"
-            args = [listen if a.startswith("--web.listen-address") else a for a in args]
-            prometheus.write_flags(args)
+            config_file.install_config(text, {})
 
-            with running_prometheus(args, pathlib.Path(tmp, "log"), base) as start:
-                reload_ms = []
-                with QueryLoop(base) as during_reloads:
-                    for n in range(20):
-                        install(f"{n % 5 + 1}s", [])
-                        reload_ms.append(prometheus.reload() * 1000)
-                # The last reload must have taken effect, or the zero above would mean nothing.
-                live = get(f"{base}/api/v1/status/config")["data"]["yaml"]
-                applied = "scrape_interval: 5s" in live
-                with QueryLoop(base) as during_restart:
-                    time.sleep(0.3)
-                    restart_s = start(restart=True)
-                    time.sleep(0.3)
-                job = {
-                    "job_name": "bench_new_target",
-                    "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
-                }
-                began = time.monotonic()
-                install("1s", [job])
-                prometheus.reload()
-                query = f"{base}/api/v1/query?query=up%7Bjob%3D%22bench_new_target%22%7D%3D%3D1"
-                wait(lambda: get(query)["data"]["result"], timeout=30)
-                scraped_s = time.monotonic() - began
+        install("1s", [])
+        args = flags.flags(
+            port=port,
+            retention_time="1d",
+            retention_size="",
+            external_url="",
+            log_level="warn",
+        )
+        # The charm listens on every address; the benchmark stays on loopback.
+        listen = f"--web.listen-address=127.0.0.1:{port}"
+        args = [listen if a.startswith("--web.listen-address") else a for a in args]
+        flags.write_flags(args)
+
+        with running_prometheus(args, pathlib.Path(tmp, "log"), base) as start:
+            reload_ms = []
+            with QueryLoop(base) as during_reloads:
+                for n in range(20):
+                    install(f"{n % 5 + 1}s", [])
+                    reload_ms.append(reload.reload() * 1000)
+            # The last reload must have taken effect, or the zero above would mean nothing.
+            live = get(f"{base}/api/v1/status/config")["data"]["yaml"]
+            applied = "scrape_interval: 5s" in live
+            with QueryLoop(base) as during_restart:
+                time.sleep(0.3)
+                restart_s = start(restart=True)
+                time.sleep(0.3)
+            job = {
+                "job_name": "bench_new_target",
+                "static_configs": [{"targets": [f"127.0.0.1:{target_port}"]}],
+            }
+            began = time.monotonic()
+            install("1s", [job])
+            reload.reload()
+            query = f"{base}/api/v1/query?query=up%7Bjob%3D%22bench_new_target%22%7D%3D%3D1"
+            wait(lambda: get(query)["data"]["result"], timeout=30)
+            scraped_s = time.monotonic() - began
     return {
         "reloads": 20,
         "reload_median_ms": round(statistics.median(reload_ms), 1),
@@ -521,7 +607,7 @@ def running_prometheus(
     try:
         start()
         with mock.patch.multiple(
-            prometheus,
+            reload,
             signal_reload=standins.sighup(lambda: process[-1].pid),
             journal=standins.journal_of(log),
         ):
@@ -537,11 +623,43 @@ def main() -> None:
     """Run every benchmark and print the tables."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--runs", type=int, default=21, help="runs per hook timing (median)")
+    parser.add_argument(
+        "--import-runs", type=int, default=31, help="rounds of fresh processes for the import cost"
+    )
     parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
     options = parser.parse_args()
 
     print(f"Python {sys.version.split()[0]} on {platform_name()}")
-    hooks = hook_cost(options.runs) + cold_start(5)
+    imports = import_cost(options.import_runs)
+    table(
+        "Import cost: a fresh process importing bare ops, or each charm (`import charm`, as a"
+        f" hook does); medians of {options.import_runs} interleaved rounds, warm bytecode cache;"
+        " x ops: the median of the rounds' ratios",
+        [
+            *["import", "wall ms", "CPU ms", "x ops (CPU)", "quartiles"],
+            *["x ops (wall)", "x ops, imports only (CPU)"],
+        ],
+        [
+            [
+                r["charm"],
+                r["median_ms"],
+                r["median_cpu_ms"],
+                *(
+                    [
+                        f"{r['ratio']:.3f}",
+                        "{:.3f}-{:.3f}".format(*r["ratio_quartiles"]),
+                        f"{r['wall_ratio']:.3f}",
+                        f"{r['import_ratio']:.3f}",
+                    ]
+                    if "ratio" in r
+                    else ["", "", "", ""]
+                ),
+            ]
+            for r in imports
+        ],
+    )
+
+    hooks = hook_cost(options.runs)
     table(
         "Hook cost (in-process ops.testing; real files in a tmp dir, real promtool; systemd,"
         " apt and Grafana's API stubbed)",
@@ -578,7 +696,7 @@ def main() -> None:
         )
     table(
         "Fan-in: prometheus.yml for N units on a target relation (before: PyYAML's pure-Python"
-        " emitter; after: the charm's own writer; growth vs the row above)",
+        " emitter; after: the charm's own writer, JSON; growth vs the row above)",
         [
             *["units", "KiB", "render ms before", "render ms", "", "peak KiB"],
             *["promtool ms", "", "RSS KiB", "render+validate ms before", "render+validate ms", ""],
@@ -596,7 +714,10 @@ def main() -> None:
 
     if options.json:
         options.json.write_text(
-            json.dumps({"hooks": hooks, "fan_in": fan, "reload": reload}, indent=2) + "\n"
+            json.dumps(
+                {"imports": imports, "hooks": hooks, "fan_in": fan, "reload": reload}, indent=2
+            )
+            + "\n"
         )
         print(f"\nwrote {options.json}")
 

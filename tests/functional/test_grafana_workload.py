@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from charmlibs import apt
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "src"))
 
@@ -465,7 +466,7 @@ def install_with_apt_failing(keys, monkeypatch, error: Exception) -> str:
         raise error
 
     # charmlibs-apt's update, which lab_monitoring.packages.install runs first.
-    monkeypatch.setattr(packages.apt, "update", update)
+    monkeypatch.setattr(apt, "update", update)
     with pytest.raises(apt_source.InstallError) as failed:
         apt_source.install_from_repository(12, download=lambda url: key)
     return str(failed.value)
@@ -514,7 +515,7 @@ def test_apt_output_that_is_not_utf8_still_gives_its_error_line(
 def test_a_package_apt_cannot_find_is_an_error_that_says_so(keys, where: paths.Paths, monkeypatch):
     key, fingerprint = keys["good"]
     monkeypatch.setattr(apt_source, "KEY_FINGERPRINT", fingerprint)
-    monkeypatch.setattr(packages.apt, "update", lambda: None)
+    monkeypatch.setattr(apt, "update", lambda: None)
     real_run = subprocess.run
 
     def run(command: list[str], *args: Any, **kwargs: Any) -> Any:

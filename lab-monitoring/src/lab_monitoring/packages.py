@@ -5,14 +5,17 @@ charmlibs-apt cannot pass --no-install-recommends (its install options are fixed
 packages these charms use recommend more than a lab asked for (prometheus recommends
 prometheus-node-exporter; prometheus-node-exporter recommends textfile collectors run by timers).
 A failure is said in one line, apt's own.
+
+charmlibs-apt is imported only by install(): every hook imports this module (through
+packaged_service), but only a hook that installs needs apt's code. Importing it (with fileinput
+and glob) took 1.3 ms with bytecode cached and 8 ms without, on a machine where bare `ops` takes
+about 120 ms: every hook paid it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-
-from charmlibs import apt
 
 
 class InstallError(Exception):
@@ -40,6 +43,8 @@ def install(package: str, *, update: bool = True) -> None:
         InstallError: apt failed (no network, no such package in the configured archive, ...).
     """
     if update:
+        from charmlibs import apt  # here, not at module import: see the module's docstring
+
         try:
             apt.update()
         except subprocess.CalledProcessError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from charmlibs import apt
 from lab_monitoring import packages
 
 
@@ -40,7 +41,7 @@ def test_an_update_failure_says_so_with_apt_s_exit_code(monkeypatch):
     def fails() -> None:
         raise subprocess.CalledProcessError(100, ["apt-get", "update"])
 
-    monkeypatch.setattr(packages.apt, "update", fails)
+    monkeypatch.setattr(apt, "update", fails)
 
     with pytest.raises(packages.InstallError) as raised:
         packages.install("prometheus")
@@ -73,7 +74,7 @@ def test_an_update_failure_says_what_apt_said(monkeypatch, stderr, said):
     def fails() -> None:
         raise subprocess.CalledProcessError(100, ["apt-get", "update"], stderr=stderr)
 
-    monkeypatch.setattr(packages.apt, "update", fails)
+    monkeypatch.setattr(apt, "update", fails)
 
     with pytest.raises(packages.InstallError) as raised:
         packages.install("prometheus")
