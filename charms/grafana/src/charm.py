@@ -284,7 +284,8 @@ class GrafanaCharm(ops.CharmBase):
             event.add_status(ops.BlockedStatus(status.one_line(message)))
         elif self._start_guard.failure:
             event.add_status(ops.BlockedStatus(status.one_line(self._start_guard.failure)))
-        elif health is Health.STOPPED:
+        elif health is Health.STOPPED and not isinstance(self._halted, ops.WaitingStatus):
+            # (Not started on purpose while this unit waits: the Waiting status says for what.)
             event.add_status(
                 ops.BlockedStatus(
                     "grafana-server is not running (see journalctl -u grafana-server)"
