@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import configparser
 import grp
+import importlib
 import os
 import shutil
 import socket
@@ -30,7 +31,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "charms" / "grafana" / "src"))
 
-import config
 import shared_database
 from grafana import database, paths
 
@@ -115,7 +115,9 @@ def charm_writes(port: int, *, tls: str) -> configparser.ConfigParser:
     found = database.parse(provider, lambda _id: {"username": ROLE, "password": PASSWORD})
     assert found is not None
     plan = shared_database.Plan(found, 7, "k" * 43, "10.0.0.11:9095", ("10.0.0.11:9095",))
-    text = shared_database.write_files(config.GrafanaConfig(), plan)
+    # The charm's default options (the module is the charm's config.py: several charms have one).
+    options = importlib.import_module("config").GrafanaConfig()
+    text = shared_database.write_files(options, plan)
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     return parser
