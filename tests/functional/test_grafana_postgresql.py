@@ -117,7 +117,7 @@ def charm_writes(port: int, *, tls: str) -> configparser.ConfigParser:
     plan = shared_database.Plan(found, 7, "k" * 43, "10.0.0.11:9095", ("10.0.0.11:9095",))
     # The charm's default options (the module is the charm's config.py: several charms have one).
     options = importlib.import_module("config").GrafanaConfig()
-    text = shared_database.write_files(options, plan)
+    text, _ = shared_database.write_files(options, plan)
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     return parser

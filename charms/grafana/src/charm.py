@@ -119,8 +119,8 @@ class GrafanaCharm(ops.CharmBase):
         self.unit.set_ports(options.port, *([ini.HA_PORT] if plan.database else []))
         # Before grafana.ini, which names the files: Grafana cannot start without them.
         ini.write_admin_password(password)
-        text = shared_database.write_files(options, plan)
-        restart = ini.write_config(text)
+        text, restart = shared_database.write_files(options, plan)
+        restart |= ini.write_config(text)
         self._database.rendered(plan)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
         restart |= service.allow_low_ports(options.port)
@@ -142,7 +142,8 @@ class GrafanaCharm(ops.CharmBase):
         elif self._start_guard.failure:
             return  # Alive but not serving since a failed start: leave it to systemd.
         self._apply_password_and_provisioning(options, password)
-        if self._halted is None and service.health(options.port) is Health.UP:
+        announce = self._halted is None and self._database.unannounced(plan)
+        if announce and service.health(options.port) is Health.UP:
             self._database.serving(plan)  # the leader's Grafana has migrated the schema
 
     def _start(self, options: config.GrafanaConfig, ini_text: str, *, restart: bool) -> bool:

@@ -137,14 +137,20 @@ class SharedDatabase:
         if plan.secret_key is not None:
             self._stored.secret_key_used = True
 
+    def unannounced(self, plan: Plan) -> bool:
+        """True for the leader on a database it has not told the other units about yet."""
+        relation = self._charm.model.get_relation(self._peers)
+        if plan.relation_id is None or relation is None or not self._charm.unit.is_leader():
+            return False
+        return relation.data[self._charm.app].get(SCHEMA_READY) != str(plan.relation_id)
+
     def serving(self, plan: Plan) -> None:
         """The leader's Grafana serves on the relation's database: its schema is there."""
         relation = self._charm.model.get_relation(self._peers)
-        if plan.relation_id is None or relation is None or not self._charm.unit.is_leader():
-            return
-        data = relation.data[self._charm.app]
-        data[SCHEMA_READY] = str(plan.relation_id)
-        data[IN_USE] = "postgresql"
+        if self.unannounced(plan) and relation is not None:
+            data = relation.data[self._charm.app]
+            data[SCHEMA_READY] = str(plan.relation_id)
+            data[IN_USE] = "postgresql"
 
     def confirm_switch(self) -> str:
         """Let units switch database (the action); return what it allowed. Leader only.
@@ -235,16 +241,19 @@ def _with_port(address: str) -> str:
     return f"[{address}]:{ini.HA_PORT}" if v6 else f"{address}:{ini.HA_PORT}"
 
 
-def write_files(options: config.GrafanaConfig, plan: Plan) -> str:
-    """Write the files grafana.ini names and return its text for `options` and `plan`.
+def write_files(options: config.GrafanaConfig, plan: Plan) -> tuple[str, bool]:
+    """Write the files grafana.ini names; return its text, and whether one of them changed.
 
-    The files come first: Grafana cannot start without a file grafana.ini names.
+    Grafana reads those files only when it starts: a changed one (the database password, after
+    the provider rotated it) needs a restart. The files come first: Grafana cannot start
+    without a file grafana.ini names.
     """
+    changed = False
     if plan.database is not None:
-        database.write_password(plan.database.password)
+        changed |= database.write_password(plan.database.password)
     if plan.secret_key is not None:
-        ini.write_secret_key(plan.secret_key)
-    return ini.render_config(
+        changed |= ini.write_secret_key(plan.secret_key)
+    text = ini.render_config(
         port=options.port,
         admin_user=options.admin_user,
         allow_anonymous_access=options.allow_anonymous_access,
@@ -256,3 +265,4 @@ def write_files(options: config.GrafanaConfig, plan: Plan) -> str:
         ha_advertise=plan.ha_advertise if plan.database else "",
         ha_peers=plan.ha_peers if plan.database else (),
     )
+    return text, changed

@@ -285,3 +285,17 @@ def test_sqlite_units_form_no_alerting_cluster(ctx, fake):
     out = ctx.run(ctx.on.install(), state())
     assert "unified_alerting" not in ini(fake)
     assert {p.port for p in out.opened_ports} == {3000}
+
+
+def test_a_rotated_database_password_restarts_grafana_with_it(ctx, fake):
+    out = ctx.run(ctx.on.install(), on_postgresql(leader=True))
+    assert [s.kind for s in fake.starts] == ["start"]
+    rotated = dataclasses.replace(
+        CREDENTIALS, latest_content={"username": "relation-7", "password": "rotated-pw-2"}
+    )
+    others = [s for s in out.secrets if s.id != CREDENTIALS.id]
+    out = dataclasses.replace(out, secrets=[*others, rotated])
+    # Grafana reads $__file{} only when it starts: the new password needs a restart.
+    ctx.run(ctx.on.secret_changed(rotated), out)
+    assert fake.files[DATABASE_PASSWORD_FILE] == "rotated-pw-2"
+    assert [s.kind for s in fake.starts] == ["start", "restart"]
