@@ -225,13 +225,7 @@ class GrafanaCharm(ops.CharmBase):
                 self._stored.password_generation = generation
 
     def _on_confirm_switch(self, event: ops.ActionEvent) -> None:
-        if not self.unit.is_leader():
-            event.fail(f"Run this on the leader: juju run {self.app.name}/leader ...")
-            return
-        try:
-            event.set_results({"message": self._database.confirm_switch()})
-        except ValueError as e:
-            event.fail(str(e))
+        self._database.confirm_action(event)
 
     def _config_or_fail(self, event: ops.ActionEvent) -> config.GrafanaConfig | None:
         try:

@@ -152,6 +152,16 @@ class SharedDatabase:
             data[SCHEMA_READY] = str(plan.relation_id)
             data[IN_USE] = "postgresql"
 
+    def confirm_action(self, event: ops.ActionEvent) -> None:
+        """The confirm-database-switch action."""
+        if not self._charm.unit.is_leader():
+            event.fail(f"Run this on the leader: juju run {self._charm.app.name}/leader ...")
+            return
+        try:
+            event.set_results({"message": self.confirm_switch()})
+        except ValueError as e:
+            event.fail(str(e))
+
     def confirm_switch(self) -> str:
         """Let units switch database (the action); return what it allowed. Leader only.
 
