@@ -74,6 +74,7 @@ class GrafanaCharm(ops.CharmBase):
             self.on[PEERS].relation_created,
             self.on[PEERS].relation_changed,
             self.on[PEERS].relation_departed,
+            db.relation_created,  # the leader asks for the database at once
             db.relation_changed,
             db.relation_broken,
             # A non-leader tracking the admin password secret hears of a new revision.

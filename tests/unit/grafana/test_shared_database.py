@@ -299,3 +299,13 @@ def test_a_rotated_database_password_restarts_grafana_with_it(ctx, fake):
     ctx.run(ctx.on.secret_changed(rotated), out)
     assert fake.files[DATABASE_PASSWORD_FILE] == "rotated-pw-2"
     assert [s.kind for s in fake.starts] == ["start", "restart"]
+
+
+def test_the_leader_asks_as_soon_as_the_relation_is_created(ctx, installed):
+    relation = testing.Relation("database", remote_app_name="postgresql")
+    out = ctx.run(ctx.on.relation_created(relation), state(relations=[peers(), relation]))
+    [db] = [r for r in out.relations if r.endpoint == "database"]
+    assert db.local_app_data["database"] == "grafana"
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for the database relation's credentials"
+    )
