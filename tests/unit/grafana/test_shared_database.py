@@ -62,8 +62,12 @@ def on_postgresql(*, leader: bool, schema_ready: bool = True, **kwargs: Any) -> 
 # --- the leader goes first ---------------------------------------------------------------------
 
 
-def test_leader_asks_for_the_database_and_starts_grafana_on_it(ctx, fake):
+def test_leader_asks_for_the_database_and_starts_grafana_on_it(ctx, fake, caplog):
+    caplog.set_level("DEBUG")
     out = ctx.run(ctx.on.install(), on_postgresql(leader=True, schema_ready=False))
+    # The password goes to its file only: not to logs, status or any relation data.
+    assert DB_PASSWORD not in caplog.text
+    assert all(DB_PASSWORD not in str(r) for r in out.relations)
 
     assert ini(fake)["database"] == {
         "type": "postgres",
