@@ -154,7 +154,10 @@ def local_content() -> tuple[int, int] | None:
 
     What a switch to PostgreSQL would leave behind: Grafana creates the first administrator
     itself, so one user is not counted as content; the charm's own dashboards are provisioned.
-    Read-only; a database Grafana has not created its tables in yet counts as empty.
+    Read-only; a database Grafana has not created its tables in yet counts as empty. Tables
+    and columns from Grafana's migrations (pkg/services/sqlstore/migrations: `user`;
+    dashboard_mig.go: `dashboard.is_folder`, `dashboard_provisioning.dashboard_id`). Not
+    counted: dashboards a Grafana keeps only in its newer unified storage tables, if any.
     """
     where = paths.PATHS.sqlite
     if not where.exists():
