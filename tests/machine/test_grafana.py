@@ -595,15 +595,20 @@ def test_files_with_secrets_are_root_grafana_0640_and_only_grafana_reads_them(ma
         "    basic_auth_password: str = 'datasource-secret'\n"
         "    json_data: dict = dataclasses.field(default_factory=dict)\n"
         "ini.write_admin_password('admin-secret')\n"
+        "ini.write_secret_key('key-secret')\n"
+        "from grafana import database\n"
+        "database.write_password('postgresql-secret')\n"
         "ini.write_config(ini.render_config(\n"
         "    port=3000, admin_user='admin', allow_anonymous_access=False,\n"
-        "    anonymous_role='Viewer', root_url='', log_level='info'))\n"
+        "    anonymous_role='Viewer', root_url='', log_level='info', secret_key=True))\n"
         "provisioning.write_datasources(provisioning.render_datasources([Source()]))\n",
     )
 
     secrets = {
         "/etc/grafana/admin-password": "admin-secret",
         "/etc/grafana/grafana.ini": "admin_password = $__file{/etc/grafana/admin-password}",
+        "/etc/grafana/secret-key": "key-secret",
+        "/etc/grafana/database-password": "postgresql-secret",
         "/etc/grafana/provisioning/datasources/juju.yaml": "datasource-secret",
     }
     for path, content in secrets.items():

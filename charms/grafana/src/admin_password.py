@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 
 import ops
 
 import grafana
-from grafana import api, cli
+from grafana import api, apt_source, cli, ini
 
 logger = logging.getLogger(__name__)
 
@@ -152,3 +153,54 @@ def acceptable(password: object) -> bool:
         and password.isprintable()
         and password == password.strip()
     )
+
+
+def get_action(
+    event: ops.ActionEvent,
+    store: AdminPassword,
+    client_for: Callable[[str], api.GrafanaClient],
+    user: str,
+    url: str,
+) -> None:
+    """The get-admin-password action: the stored password, once Grafana still takes it."""
+    password = store.get()
+    if password is None:
+        event.fail("The leader has not created the admin password yet; try again shortly.")
+        return
+    refused = refusal(client_for(password), user, event.framework.model.app.name)
+    if refused is not None:
+        event.fail(refused)
+        return
+    event.set_results({"username": user, "admin-password": password, "url": url})
+
+
+def reset_action(
+    event: ops.ActionEvent,
+    store: AdminPassword,
+    client_for: Callable[[str], api.GrafanaClient],
+    user: str,
+    *,
+    leader: bool,
+) -> str | None:
+    """The reset-admin-password action; return the generation this unit's Grafana took."""
+    given = event.params.get("password")
+    refused = reset_refusal(given, leader=leader, app=event.framework.model.app.name)
+    if refused is not None:
+        event.fail(refused)
+        return None
+    password = given or generate()
+    generation = store.replace(password)
+    if apt_source.installed():  # otherwise the next hook installs Grafana and writes it
+        # Kept in sync with the secret: Grafana reads it if it ever recreates its database.
+        ini.write_admin_password(password)
+    problem = apply(client_for(password), password, user)
+    if problem is not None:
+        event.fail(
+            f"Stored the new password, but Grafana on this unit has not taken it yet "
+            f"({problem.message}); the charm retries on its next hook."
+        )
+        return None
+    event.set_results(
+        {"message": "Password changed on every unit; run get-admin-password to read it."}
+    )
+    return generation

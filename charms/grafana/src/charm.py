@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -15,6 +16,7 @@ from lab_monitoring.interfaces import grafana_source, prometheus_scrape
 import admin_password
 import config
 import installation
+import shared_database
 from grafana import api, apt_source, ini, provisioning, service
 
 logger = logging.getLogger(__name__)
@@ -44,15 +46,19 @@ class GrafanaCharm(ops.CharmBase):
             # Why grafana-server last failed to start, with which grafana.ini (a digest) and
             # when: packaged_service's StartGuard.
             start={},
+            on_database="",
+            secret_key_used=False,
         )
         self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
         self._start_guard = packaged_service.StartGuard(self._stored.start)
         self._password = admin_password.AdminPassword(self, PEERS)
+        self._database = shared_database.SharedDatabase(self, PEERS, self._stored)
         # Why this dispatch's reconcile stopped early (collect-status shows it first), if it did.
         self._halted: ops.StatusBase | None = None
         # Read once per dispatch: relation data is logged once.
         self._datasources: list[grafana_source.DataSource] | None = None
         source = self.on[grafana_source.DEFAULT_RELATION_NAME]
+        db = self.on[shared_database.database.RELATION]
         for event in (
             self.on.install,
             self.on.start,
@@ -67,6 +73,10 @@ class GrafanaCharm(ops.CharmBase):
             self.on[METRICS_ENDPOINT].relation_joined,
             self.on[PEERS].relation_created,
             self.on[PEERS].relation_changed,
+            self.on[PEERS].relation_departed,
+            db.relation_created,  # the leader asks for the database at once
+            db.relation_changed,
+            db.relation_broken,
             # A non-leader tracking the admin password secret hears of a new revision.
             self.on.secret_changed,
         ):
@@ -75,6 +85,7 @@ class GrafanaCharm(ops.CharmBase):
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.get_admin_password_action, self._on_get_admin_password)
         framework.observe(self.on.reset_admin_password_action, self._on_reset_admin_password)
+        framework.observe(self.on.confirm_database_switch_action, self._on_confirm_switch)
 
     # --- reconcile ----------------------------------------------------------------------------
 
@@ -95,7 +106,6 @@ class GrafanaCharm(ops.CharmBase):
             base_url=options.root_url or self._public_url(options),
         )
         prometheus_scrape.publish(self, [prometheus_scrape.job("grafana", options.port)])
-        self.unit.set_ports(options.port)
 
         password = self._password.get(create=True)
         if password is None:
@@ -103,17 +113,16 @@ class GrafanaCharm(ops.CharmBase):
             # and admin/admin without one: it does not start before the leader's secret is here.
             self._halted = ops.WaitingStatus("waiting for the leader to create the admin password")
             return
-        # Before grafana.ini, which names the file: Grafana cannot start without it.
+        plan = self._database.plan()
+        if isinstance(plan, ops.StatusBase):
+            self._halted = plan  # grafana.ini stays as it is (see shared_database)
+            return
+        self.unit.set_ports(options.port, *([ini.HA_PORT] if plan.database else []))
+        # Before grafana.ini, which names the files: Grafana cannot start without them.
         ini.write_admin_password(password)
-        text = ini.render_config(
-            port=options.port,
-            admin_user=options.admin_user,
-            allow_anonymous_access=options.allow_anonymous_access,
-            anonymous_role=options.anonymous_role,
-            root_url=options.root_url,
-            log_level=options.log_level,
-        )
-        restart = ini.write_config(text)
+        text, restart = shared_database.write_files(options, plan)
+        restart |= ini.write_config(text)
+        self._database.rendered(plan)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
         restart |= service.allow_low_ports(options.port)
         self._stored.dashboards_pending |= provisioning.write_dashboards(DASHBOARDS)
@@ -134,6 +143,9 @@ class GrafanaCharm(ops.CharmBase):
         elif self._start_guard.failure:
             return  # Alive but not serving since a failed start: leave it to systemd.
         self._apply_password_and_provisioning(options, password)
+        announce = self._halted is None and self._database.unannounced(plan)
+        if announce and service.health(options.port) is Health.UP:
+            self._database.serving(plan)  # the leader's Grafana has migrated the schema
 
     def _start(self, options: config.GrafanaConfig, ini_text: str, *, restart: bool) -> bool:
         """Start or restart grafana-server; return True once it serves, False otherwise.
@@ -199,50 +211,22 @@ class GrafanaCharm(ops.CharmBase):
     # --- actions ------------------------------------------------------------------------------
 
     def _on_get_admin_password(self, event: ops.ActionEvent) -> None:
-        options = self._config_or_fail(event)
-        if options is None:
-            return
-        password = self._password.get()
-        if password is None:
-            event.fail("The leader has not created the admin password yet; try again shortly.")
-            return
-        client = self._client(options, password)
-        refused = admin_password.refusal(client, options.admin_user, self.app.name)
-        if refused is not None:
-            event.fail(refused)
-            return
-        url = options.root_url or self._public_url(options)
-        event.set_results({"username": options.admin_user, "admin-password": password, "url": url})
+        if (options := self._config_or_fail(event)) is not None:
+            url = options.root_url or self._public_url(options)
+            client = functools.partial(self._client, options)
+            admin_password.get_action(event, self._password, client, options.admin_user, url)
 
     def _on_reset_admin_password(self, event: ops.ActionEvent) -> None:
-        options = self._config_or_fail(event)
-        if options is None:
-            return
-        given = event.params.get("password")
-        refused = admin_password.reset_refusal(
-            given, leader=self.unit.is_leader(), app=self.app.name
-        )
-        if refused is not None:
-            event.fail(refused)
-            return
-        password = given or admin_password.generate()
-        generation = self._password.replace(password)
-        if apt_source.installed():  # otherwise the next hook installs Grafana and writes it
-            # Kept in sync with the secret: Grafana reads it if it ever recreates its database.
-            ini.write_admin_password(password)
-        client = self._client(options, password)
-        problem = admin_password.apply(client, password, options.admin_user)
-        if problem is not None:
-            event.fail(
-                f"Stored the new password, but Grafana on this unit has not taken it yet "
-                f"({problem.message}); the charm retries on its next hook."
+        if (options := self._config_or_fail(event)) is not None:
+            client = functools.partial(self._client, options)
+            generation = admin_password.reset_action(
+                event, self._password, client, options.admin_user, leader=self.unit.is_leader()
             )
-            return
-        if generation is not None:
-            self._stored.password_generation = generation
-        event.set_results(
-            {"message": "Password changed on every unit; run get-admin-password to read it."}
-        )
+            if generation is not None:
+                self._stored.password_generation = generation
+
+    def _on_confirm_switch(self, event: ops.ActionEvent) -> None:
+        self._database.confirm_action(event)
 
     def _config_or_fail(self, event: ops.ActionEvent) -> config.GrafanaConfig | None:
         try:
@@ -296,7 +280,8 @@ class GrafanaCharm(ops.CharmBase):
             event.add_status(ops.BlockedStatus(status.one_line(message)))
         elif self._start_guard.failure:
             event.add_status(ops.BlockedStatus(status.one_line(self._start_guard.failure)))
-        elif health is Health.STOPPED:
+        elif health is Health.STOPPED and not isinstance(self._halted, ops.WaitingStatus):
+            # (Not started on purpose while this unit waits: the Waiting status says for what.)
             event.add_status(
                 ops.BlockedStatus(
                     "grafana-server is not running (see journalctl -u grafana-server)"

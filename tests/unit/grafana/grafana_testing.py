@@ -47,7 +47,8 @@ import admin_password  # noqa: E402
 import charm  # noqa: E402
 import config  # noqa: E402
 import installation  # noqa: E402
-from grafana import api, apt_source, cli, ini, paths, provisioning, service  # noqa: E402
+import shared_database  # noqa: E402
+from grafana import api, apt_source, cli, database, ini, paths, provisioning, service  # noqa: E402
 from lab_monitoring import packaged_service  # noqa: E402
 from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
@@ -58,6 +59,8 @@ NO_DEB = pathlib.Path(os.devnull)
 SERVICE = "grafana-server"
 # The fake's names for the files the charm writes.
 PASSWORD_FILE = "admin-password"
+SECRET_KEY_FILE = "secret-key"
+DATABASE_PASSWORD_FILE = "database-password"
 
 # The programs each Grafana .deb installs that a charm could run. 10.x-12.x: the tarball in
 # /usr/share/grafana (bin/grafana) and the /usr/sbin/grafana-server and grafana-cli wrappers
@@ -138,6 +141,7 @@ class FakeIni:
     """Stands in for grafana.ini: real rendering, files in memory."""
 
     render_config = staticmethod(ini.render_config)
+    HA_PORT = ini.HA_PORT
 
     def __init__(self, machine: FakeGrafana) -> None:
         self._machine = machine
@@ -147,6 +151,34 @@ class FakeIni:
 
     def write_admin_password(self, password: str) -> bool:
         return self._machine.write(PASSWORD_FILE, password)
+
+    def write_secret_key(self, key: str) -> bool:
+        return self._machine.write(SECRET_KEY_FILE, key)
+
+
+class FakeDatabase:
+    """Stands in for grafana.database: the real protocol and rendering, files in memory."""
+
+    RELATION = database.RELATION
+    DatabaseError = database.DatabaseError
+    Database = database.Database
+    request = staticmethod(database.request)
+    parse = staticmethod(database.parse)
+    render_section = staticmethod(database.render_section)
+
+    def __init__(self, machine: FakeGrafana) -> None:
+        self._machine = machine
+
+    def write_password(self, password: str) -> bool:
+        return self._machine.write(DATABASE_PASSWORD_FILE, password)
+
+    def local_content(self) -> tuple[int, int] | None:
+        machine = self._machine
+        if machine.sqlite_error:
+            raise database.DatabaseError(machine.sqlite_error)
+        if not machine.sqlite_created:
+            return None
+        return machine.sqlite_content
 
 
 class FakeProvisioning:
@@ -330,6 +362,12 @@ class FakeGrafana:
         self.cli_changes_nothing = False
         self.apt_source = FakeAptSource(self)
         self.ini = FakeIni(self)
+        self.database = FakeDatabase(self)
+        # This unit's own sqlite (grafana.db): whether it exists, and what it holds of its own
+        # (users besides the first administrator, dashboards not provisioned).
+        self.sqlite_created = False
+        self.sqlite_content = (0, 0)
+        self.sqlite_error = ""
         self.provisioning = FakeProvisioning(self)
         self.service = FakeService(self)
         self.cli = FakeCLI(self)
@@ -341,13 +379,14 @@ class FakeGrafana:
         fakes = {
             "apt_source": self.apt_source,
             "ini": self.ini,
+            "database": self.database,
             "provisioning": self.provisioning,
             "service": self.service,
             "cli": self.cli,
             "api": self.api,
         }
         with contextlib.ExitStack() as stack:
-            for module in (charm, installation, admin_password):
+            for module in (charm, installation, admin_password, shared_database):
                 for name, fake in fakes.items():
                     if hasattr(module, name):
                         stack.enter_context(mock.patch.object(module, name, fake))
@@ -373,7 +412,7 @@ class FakeGrafana:
         """Make this a machine where an earlier hook installed Grafana and started it with it."""
         self.install(version)
         self.repository, self.pinned = True, int(version.split(".")[0])
-        self.running = self.database_created = True
+        self.running = self.database_created = self.sqlite_created = True
         self.port = port
         self.files[PASSWORD_FILE] = self.admin_password = password
         return self
@@ -434,6 +473,23 @@ class FakeGrafana:
                     f"'file': stat {path}: no such file or directory"
                 ]
             password = self.files[PASSWORD_FILE].strip()
+        # Every other $__file{} the charm writes must be there too (expanders.go, every key).
+        named = {
+            str(paths.PATHS.secret_key): SECRET_KEY_FILE,
+            str(paths.PATHS.database_password): DATABASE_PASSWORD_FILE,
+        }
+        for section in parser.sections():
+            for key, value in parser[section].items():
+                path = value.removeprefix("$__file{").removesuffix("}")
+                missing = named.get(path) not in self.files
+                if value.startswith("$__file{") and key != "admin_password" and missing:
+                    return [
+                        f"Error: ✗ got error while expanding {section}.{key} with expander "
+                        f"'file': stat {path}: no such file or directory"
+                    ]
+        database = parser["database"] if parser.has_section("database") else {}
+        if database.get("type", "sqlite3") == "sqlite3":
+            self.sqlite_created = True
         if not self.database_created:
             # sqlstore ensureMainOrgAndAdminUser: only while the user table is empty.
             self.database_created = True
@@ -504,9 +560,16 @@ def password_secret(password: str = STORED_PASSWORD) -> testing.Secret:
     return testing.Secret({"password": password}, owner="app", label=admin_password.SECRET_LABEL)
 
 
+STORED_SECRET_KEY = "app-secret-key-from-juju"
+
+
+def secret_key_secret(key: str = STORED_SECRET_KEY) -> testing.Secret:
+    return testing.Secret({"secret-key": key}, owner="app", label=shared_database.SECRET_KEY_LABEL)
+
+
 def state(*, leader: bool = True, **kwargs: Any) -> testing.State:
-    """A settled unit: peers set up and the admin password secret created."""
+    """A settled unit: peers set up, the admin password and secret_key secrets created."""
     kwargs.setdefault("relations", [peers()])
-    kwargs.setdefault("secrets", [password_secret()])
+    kwargs.setdefault("secrets", [password_secret(), secret_key_secret()])
     kwargs.setdefault("resources", {testing.Resource(name="grafana-deb", path=NO_DEB)})
     return testing.State(leader=leader, model=MODEL, **kwargs)

@@ -22,6 +22,7 @@ from grafana_testing import (
     FakeGrafana,
     password_secret,
     peers,
+    secret_key_secret,
     state,
 )
 from ops import testing
@@ -368,7 +369,9 @@ def test_follower_starts_with_the_leaders_password_then_follows_each_reset(ctx, 
     # The leader reset the password: new secret content and a new generation.
     relation = dataclasses.replace(peers("2"), peers_data={1: {}})
     out = dataclasses.replace(
-        out, secrets=[password_secret("a-newer-password")], relations=[relation]
+        out,
+        secrets=[password_secret("a-newer-password"), secret_key_secret()],
+        relations=[relation],
     )
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=1), out)
 
@@ -386,7 +389,7 @@ def test_follower_applies_a_new_secret_revision_on_secret_changed(ctx, fake):
     # (juju/juju#15127, #15397); Scenario models that only for a secret the unit does not own.
     secret = dataclasses.replace(password_secret("rotated-by-the-leader"), owner=None)
     relation = dataclasses.replace(peers("2"), peers_data={1: {}})
-    out = dataclasses.replace(out, secrets=[secret], relations=[relation])
+    out = dataclasses.replace(out, secrets=[secret, secret_key_secret()], relations=[relation])
 
     out = ctx.run(ctx.on.secret_changed(secret), out)
 

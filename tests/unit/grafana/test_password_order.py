@@ -26,6 +26,7 @@ from grafana_testing import (
     STORED_PASSWORD,
     FakeGrafana,
     password_secret,
+    secret_key_secret,
 )
 from ops import testing
 
@@ -95,8 +96,10 @@ def arrive(unit: Unit, arrival: str, told_by: str = "secret-changed") -> None:
         # relation was there. Juju shows the application's secret to its other units as one
         # they track (juju/juju#15127); Scenario needs owner=None to send them secret-changed.
         unit.leader_made_secret = True
+        # It creates the secret_key secret in the same hook (shared_database).
         secret = dataclasses.replace(password_secret(), owner=None)
-        unit.state = dataclasses.replace(unit.state, secrets=[secret])
+        key = dataclasses.replace(secret_key_secret(), owner=None)
+        unit.state = dataclasses.replace(unit.state, secrets=[secret, key])
         current = unit.peers()
         if current is not None:
             unit.replace_peers(dataclasses.replace(current, local_app_data=unit.leader_app_data()))

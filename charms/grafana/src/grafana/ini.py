@@ -6,6 +6,8 @@ grafana and reads them itself, and the password file is a secret.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lab_monitoring import files
 
 from grafana import paths
@@ -19,12 +21,23 @@ def render_config(
     anonymous_role: str,
     root_url: str,
     log_level: str,
+    secret_key: bool = False,
+    database: str = "",
+    ha_advertise: str = "",
+    ha_peers: Sequence[str] = (),
 ) -> str:
     """Return grafana.ini for already validated settings.
 
     Keys are those of Grafana's conf/defaults.ini. The paths are spelt out (the packaged
     systemd unit passes them on the command line) so that `grafana cli`, which only reads this
     file, works on the same database as the server.
+
+    `secret_key`: name the application's key file in [security] secret_key (read by
+    pkg/setting/setting.go readSecuritySettings; without it Grafana uses defaults.ini's public
+    SW2YcwTIb9zpOOhoPsMm). `database`: a `[database]` section (grafana.database.render_section);
+    empty for Grafana's own sqlite. `ha_peers`: every unit's HA_PORT address, for
+    [unified_alerting] (pkg/setting/setting_unified_alerting.go: ha_listen_address defaults to
+    0.0.0.0:9094, Alertmanager's cluster port, so it is always moved when peers are given).
     """
     where = paths.PATHS
     root = f"root_url = {root_url}\n" if root_url else ""
@@ -44,7 +57,10 @@ def render_config(
         # Read when Grafana creates its database, so the first administrator is never
         # admin/admin; later changes go through cli.set_admin_password.
         f"admin_password = $__file{{{where.admin_password}}}\n"
-        "\n[auth.anonymous]\n"
+        + (f"secret_key = $__file{{{where.secret_key}}}\n" if secret_key else "")
+        + database
+        + _unified_alerting(ha_advertise, ha_peers)
+        + "\n[auth.anonymous]\n"
         f"enabled = {anonymous}\n"
         f"org_role = {anonymous_role}\n"
         "\n[log]\n"
@@ -68,3 +84,24 @@ def write_admin_password(password: str) -> bool:
     nobody else may. Exactly the password: Grafana's file expander trims whitespace anyway.
     """
     return files.write(paths.PATHS.admin_password, password, mode=0o640, group=paths.PATHS.group)
+
+
+# Grafana-managed alerting's gossip port: not Alertmanager's 9094, which a Prometheus-lab machine
+# may run next to Grafana (the alertmanager charm's cluster port).
+HA_PORT = 9095
+
+
+def _unified_alerting(advertise: str, peers: Sequence[str]) -> str:
+    if not peers:
+        return ""  # Grafana forms no cluster without ha_peers (one unit, or sqlite)
+    return (
+        "\n[unified_alerting]\n"
+        f"ha_listen_address = 0.0.0.0:{HA_PORT}\n"
+        f"ha_advertise_address = {advertise}\n"
+        f"ha_peers = {','.join(peers)}\n"
+    )
+
+
+def write_secret_key(key: str) -> bool:
+    """Install the [security] secret_key file (root:grafana 0640); True if it changed."""
+    return files.write(paths.PATHS.secret_key, key, mode=0o640, group=paths.PATHS.group)

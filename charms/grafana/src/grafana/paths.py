@@ -66,6 +66,21 @@ class Paths:
         return self.config_dir / "admin-password"
 
     @property
+    def database_password(self) -> Path:
+        """The PostgreSQL password grafana.ini's [database] names with $__file{...}."""
+        return self.config_dir / "database-password"
+
+    @property
+    def secret_key(self) -> Path:
+        """The application's [security] secret_key, named with $__file{...}."""
+        return self.config_dir / "secret-key"
+
+    @property
+    def sqlite(self) -> Path:
+        """Grafana's own sqlite database (conf/defaults.ini [database] path, under data)."""
+        return self.data / "grafana.db"
+
+    @property
     def provisioning(self) -> Path:
         """Grafana's provisioning directory (PROVISIONING_CFG_DIR)."""
         return self.config_dir / "provisioning"
