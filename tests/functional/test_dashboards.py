@@ -26,11 +26,22 @@ from typing import Any
 import loopback
 import metrics_endpoint
 import pytest
+from lab_monitoring.interfaces import grafana_dashboard
 from node_exporter import exporter, flags
 from prometheus import jobs as prometheus_jobs
 from prometheus import topology as prometheus_topology
 
-DASHBOARDS = sorted((Path(__file__).parents[2] / "charms/grafana/src/dashboards").glob("*.json"))
+CHARMS = Path(__file__).parents[2] / "charms"
+# Each charm's own: Prometheus's and node-exporter's go to Grafana over grafana-dashboard,
+# Grafana's own it provisions itself.
+DASHBOARDS = sorted(
+    [
+        *(CHARMS / "prometheus/src/grafana_dashboards").glob("*.json"),
+        *(CHARMS / "node-exporter/src/grafana_dashboards").glob("*.json"),
+        *(CHARMS / "grafana/src/dashboards").glob("*.json"),
+    ],
+    key=lambda p: p.name,
+)
 DATASOURCE = "${datasource}"
 
 # Grafana's metrics the dashboards use, as defined in Grafana's source:
@@ -105,8 +116,12 @@ def test_metric_name_extraction_sees_selectors_but_not_functions_or_labels():
     assert metric_names(expr) == {"a_total", "b"}
 
 
-def test_there_are_the_prometheus_and_node_dashboards():
-    assert [p.name for p in DASHBOARDS] == ["node-overview.json", "prometheus-overview.json"]
+def test_there_are_the_prometheus_node_and_grafana_dashboards_each_with_its_charm():
+    assert [p.relative_to(CHARMS).as_posix() for p in DASHBOARDS] == [
+        "grafana/src/dashboards/grafana-overview.json",
+        "node-exporter/src/grafana_dashboards/node-overview.json",
+        "prometheus/src/grafana_dashboards/prometheus-overview.json",
+    ]
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -134,7 +149,7 @@ def test_every_panel_and_query_uses_the_datasource_variable(path: Path):
             assert target["datasource"] == {"type": "prometheus", "uid": DATASOURCE}
             checked += 1
 
-    assert checked >= 6
+    assert checked >= 3
 
 
 COVERS = {
@@ -144,7 +159,11 @@ COVERS = {
         "prometheus_tsdb_head_samples_appended_total",
         "prometheus_tsdb_storage_blocks_bytes",
         "prometheus_rule_evaluation_duration_seconds",
+    ),
+    "grafana-overview.json": (
+        "grafana_build_info",
         "grafana_http_request_duration_seconds_count",
+        "grafana_http_request_in_flight",
     ),
     # Per machine: CPU, load, memory, disk space and I/O, network, uptime.
     "node-overview.json": (
@@ -169,7 +188,57 @@ def test_dashboard_covers_what_the_issue_asks_for(path: Path):
         assert re.search(rf"\b{metric}\b", exprs), metric
 
 
-NODE = Path(__file__).parents[2] / "charms/grafana/src/dashboards/node-overview.json"
+# The dashboards that travel over grafana-dashboard, and the charm that sends each.
+SENT = {"prometheus-overview.json": "prometheus", "node-overview.json": "node-exporter"}
+
+
+def provisioned(path: Path) -> grafana_dashboard.Dashboard:
+    """What our Grafana writes for `path` once its charm sent it over the relation."""
+    charm = SENT[path.name]
+    templates = grafana_dashboard.templates_from_files(
+        [path],
+        charm=charm,
+        charm_dir=CHARMS / charm,
+        topology={"model": "lab", "model_uuid": UUID, "application": charm, "unit": f"{charm}/0"},
+        inject_dropdowns=False,
+    )
+    raw = json.dumps({"templates": templates, "uuid": "1"})
+    [dashboard] = grafana_dashboard.from_app_data(
+        raw, charm, 1, {"lab_prometheus_0": "prometheus"}
+    )
+    return dashboard
+
+
+@pytest.mark.parametrize("path", [p for p in DASHBOARDS if p.name in SENT], ids=lambda p: p.name)
+def test_over_the_relation_a_dashboard_keeps_its_uid_queries_and_drop_downs(path: Path):
+    shipped = load(path)
+
+    dashboard = provisioned(path)
+
+    content = json.loads(dashboard.content)
+    # The uid in the file is the one COS's provider would give it, so it is kept as it is.
+    assert (
+        dashboard.uid
+        == shipped["uid"]
+        == grafana_dashboard.path40_uid(SENT[path.name], f"src/grafana_dashboards/{path.name}")
+    )
+    assert list(queries(content)) == list(queries(shipped))
+    assert [v["query"] for v in query_variables(content)] == [
+        v["query"] for v in query_variables(shipped)
+    ]
+    # Its own data source variable is replaced by COS's, which Grafana fills the same way.
+    variables = {v["name"]: v for v in content["templating"]["list"]}
+    assert "datasource" not in variables
+    assert variables["prometheusds"]["type"] == "datasource"
+    assert variables["prometheusds"]["query"] == "prometheus"
+    for variable in query_variables(content):
+        assert variable["datasource"] == {"type": "prometheus", "uid": "${prometheusds}"}
+    for panel in panels(content):
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${prometheusds}", panel["title"]
+
+
+NODE = CHARMS / "node-exporter/src/grafana_dashboards/node-overview.json"
 MACHINE = re.compile(r'\{[^}]*juju_unit="\$unit",instance="\$instance"[^}]*\}')
 
 

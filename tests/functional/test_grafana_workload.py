@@ -180,8 +180,9 @@ def test_dashboard_provider_puts_the_charm_s_dashboards_read_only_in_the_main_or
     # Org 1 is the one Grafana creates and logs users into; another would hide the dashboards.
     assert provider["orgId"] == 1
     assert (provider["type"], provider["folder"]) == ("file", "Juju")
-    # The charm rewrites these files: deleting or editing them in the UI would not last.
-    assert provider["disableDeletion"] is True
+    # A file the charm removes deletes its dashboard (true would only unprovision it).
+    assert provider["disableDeletion"] is False
+    # The charm rewrites these files: editing them in the UI would not last.
     assert provider["allowUiUpdates"] is False
 
 
@@ -334,6 +335,51 @@ def test_dashboards_are_copied_once_and_stale_ones_removed(where: paths.Paths, t
     assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 0, 0o644)
     provider = yaml.safe_load(where.dashboard_provider.read_text())
     assert provider["providers"][0]["options"]["path"] == str(where.dashboards)
+
+
+def test_related_dashboards_are_written_beside_the_shipped_and_removed_when_gone(
+    where: paths.Paths, tmp_path: Path
+):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "grafana-overview.json").write_text('{"title": "ours"}')
+    related = {"juju_prometheus_abc.json": '{"title": "theirs"}'}
+
+    assert provisioning.write_dashboards(shipped, related) is True
+    assert provisioning.write_dashboards(shipped, related) is False
+    assert (where.dashboards / "juju_prometheus_abc.json").read_text() == '{"title": "theirs"}'
+    stat = (where.dashboards / "juju_prometheus_abc.json").stat()
+    assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (0, 0, 0o644)
+    assert provisioning.write_dashboards(shipped, {}) is True
+    assert sorted(p.name for p in where.dashboards.iterdir()) == ["grafana-overview.json"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../escaped.json",
+        "juju_a_../../b.json",
+        "juju_a_b.json/../../c.json",
+        "/etc/passwd",
+        "juju_a_b.yaml",
+        "grafana-overview.json",  # a shipped one is never overwritten
+        "juju_A_b.json",
+        "juju_a_" + "x" * 41 + ".json",
+    ],
+)
+def test_a_related_file_name_that_is_not_ours_writes_nothing_anywhere(
+    where: paths.Paths, tmp_path: Path, name: str
+):
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "grafana-overview.json").write_text('{"title": "ours"}')
+    before = {p for p in tmp_path.rglob("*") if p.is_file()}
+
+    provisioning.write_dashboards(shipped, {name: '{"title": "injected"}'})
+
+    after = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert after - before == {where.dashboards / "grafana-overview.json", where.dashboard_provider}
+    assert (where.dashboards / "grafana-overview.json").read_text() == '{"title": "ours"}'
 
 
 def test_datasources_file_is_written_once_0640_and_read_back(where: paths.Paths):

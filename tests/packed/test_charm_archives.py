@@ -92,11 +92,18 @@ def test_archive_charmcraft_yaml_names_the_charm(name: str):
     assert metadata["name"] == name
 
 
-def test_grafana_archive_ships_its_dashboards():
+def test_grafana_archive_ships_only_its_own_dashboard():
     dashboards = [f for f in archive("grafana").namelist() if f.startswith("src/dashboards/")]
 
-    assert "src/dashboards/prometheus-overview.json" in dashboards
-    assert "src/dashboards/node-overview.json" in dashboards
+    assert dashboards == ["src/dashboards/grafana-overview.json"]
+
+
+@pytest.mark.parametrize(
+    ("name", "dashboard"),
+    [("prometheus", "prometheus-overview.json"), ("node-exporter", "node-overview.json")],
+)
+def test_archive_ships_the_dashboard_it_sends_to_grafana(name: str, dashboard: str):
+    assert f"src/grafana_dashboards/{dashboard}" in archive(name).namelist()
 
 
 def test_node_exporter_archive_is_a_subordinate_with_its_alert_rules():

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import ops
 from lab_monitoring import packaged_service, status
-from lab_monitoring.interfaces import grafana_source, prometheus_scrape
+from lab_monitoring.interfaces import grafana_dashboard, grafana_source, prometheus_scrape
 
 import admin_password
 import config
 import installation
+import related_dashboards
 import shared_database
 from grafana import api, apt_source, ini, provisioning, service
 
@@ -50,6 +51,7 @@ class GrafanaCharm(ops.CharmBase):
             secret_key_used=False,
         )
         self.grafana_source = grafana_source.GrafanaSourceRequirer(self)
+        self.grafana_dashboard = grafana_dashboard.GrafanaDashboardRequirer(self)
         self._start_guard = packaged_service.StartGuard(self._stored.start)
         self._password = admin_password.AdminPassword(self, PEERS)
         self._database = shared_database.SharedDatabase(self, PEERS, self._stored)
@@ -59,6 +61,7 @@ class GrafanaCharm(ops.CharmBase):
         self._datasources: list[grafana_source.DataSource] | None = None
         source = self.on[grafana_source.DEFAULT_RELATION_NAME]
         db = self.on[shared_database.database.RELATION]
+        dashboard = self.on[grafana_dashboard.DEFAULT_RELATION_NAME]
         for event in (
             self.on.install,
             self.on.start,
@@ -70,6 +73,9 @@ class GrafanaCharm(ops.CharmBase):
             source.relation_changed,
             source.relation_departed,
             source.relation_broken,
+            # A sender's dashboards change with its app data; they go with the relation.
+            dashboard.relation_changed,
+            dashboard.relation_broken,
             self.on[METRICS_ENDPOINT].relation_joined,
             self.on[PEERS].relation_created,
             self.on[PEERS].relation_changed,
@@ -125,7 +131,8 @@ class GrafanaCharm(ops.CharmBase):
         self._database.rendered(plan)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
         restart |= service.allow_low_ports(options.port)
-        self._stored.dashboards_pending |= provisioning.write_dashboards(DASHBOARDS)
+        related = related_dashboards.collect(self.grafana_dashboard, sources, DASHBOARDS)
+        self._stored.dashboards_pending |= provisioning.write_dashboards(DASHBOARDS, related)
         datasources = provisioning.render_datasources(
             sources,
             provisioning.read_datasources(),

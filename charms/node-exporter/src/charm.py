@@ -19,10 +19,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import ops
 from lab_monitoring import packaged_service, status
-from lab_monitoring.interfaces import prometheus_scrape
+from lab_monitoring.interfaces import grafana_dashboard, prometheus_scrape
 
 import config
 import metrics_endpoint
@@ -35,6 +36,8 @@ METRICS_ENDPOINT = prometheus_scrape.DEFAULT_ENDPOINT
 # update-status) until its flags change or this many seconds have passed.
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 Health = packaged_service.Health
+# The dashboards this charm sends to a related Grafana (grafana-dashboard).
+DASHBOARDS = Path(__file__).parent / "grafana_dashboards"
 
 
 class NodeExporterCharm(ops.CharmBase):
@@ -58,6 +61,7 @@ class NodeExporterCharm(ops.CharmBase):
             self.on.leader_elected,
             self.on[METRICS_ENDPOINT].relation_joined,
             self.on[METRICS_ENDPOINT].relation_changed,
+            self.on[grafana_dashboard.DEFAULT_RELATION_NAME].relation_joined,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.remove, self._on_remove)
@@ -65,6 +69,9 @@ class NodeExporterCharm(ops.CharmBase):
 
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, the flags, the service and relation data in line with Juju."""
+        # The application's leader sends the dashboard, whatever this machine's exporter does:
+        # one copy per application, however many machines it is on.
+        grafana_dashboard.publish(self, sorted(DASHBOARDS.glob("*.json")), inject_dropdowns=False)
         if not exporter.installed():
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.

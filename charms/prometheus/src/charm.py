@@ -12,10 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import ops
 from lab_monitoring import packaged_service, status
-from lab_monitoring.interfaces import alertmanager_dispatch, grafana_source, prometheus_scrape
+from lab_monitoring.interfaces import (
+    alertmanager_dispatch,
+    grafana_dashboard,
+    grafana_source,
+    prometheus_scrape,
+)
 
 import alerting
 import config
@@ -29,6 +35,8 @@ logger = logging.getLogger(__name__)
 START_RETRY_SECONDS = packaged_service.START_RETRY_SECONDS
 Health = packaged_service.Health
 Outcome = packaged_service.Outcome
+# The dashboards this charm sends to a related Grafana (grafana-dashboard).
+DASHBOARDS = Path(__file__).parent / "grafana_dashboards"
 
 
 class PrometheusCharm(ops.CharmBase):
@@ -66,6 +74,7 @@ class PrometheusCharm(ops.CharmBase):
             self.on.update_status,
             self.on.leader_elected,
             self.on["grafana-source"].relation_joined,
+            self.on[grafana_dashboard.DEFAULT_RELATION_NAME].relation_joined,
         ):
             framework.observe(event, self._reconcile)
         for endpoint in ("metrics-endpoint", "target", "alertmanager", "alertmanager-service"):
@@ -84,6 +93,8 @@ class PrometheusCharm(ops.CharmBase):
 
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, files, service and relation data in line with Juju's state."""
+        # They need nothing of the workload: Grafana shows them once it has the data source.
+        grafana_dashboard.publish(self, sorted(DASHBOARDS.glob("*.json")), inject_dropdowns=False)
         if not service.installed():
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.

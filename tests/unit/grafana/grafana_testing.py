@@ -47,6 +47,7 @@ import admin_password  # noqa: E402
 import charm  # noqa: E402
 import config  # noqa: E402
 import installation  # noqa: E402
+import related_dashboards  # noqa: E402
 import shared_database  # noqa: E402
 from grafana import api, apt_source, cli, database, ini, paths, provisioning, service  # noqa: E402
 from lab_monitoring import packaged_service  # noqa: E402
@@ -195,8 +196,15 @@ class FakeProvisioning:
     def write_datasources(self, text: str) -> bool:
         return self._machine.write("datasources", text)
 
-    def write_dashboards(self, shipped: pathlib.Path) -> bool:
+    shipped_uids = staticmethod(provisioning.shipped_uids)
+
+    def write_dashboards(
+        self, shipped: pathlib.Path, related: dict[str, str] | None = None
+    ) -> bool:
         wanted = {p.name: p.read_text() for p in shipped.glob("*.json")}
+        for name, content in (related or {}).items():
+            if provisioning.RELATED_NAME.fullmatch(name) and name not in wanted:
+                wanted[name] = content
         if wanted == self._machine.dashboards:
             return False
         self._machine.dashboards = wanted
@@ -386,7 +394,7 @@ class FakeGrafana:
             "api": self.api,
         }
         with contextlib.ExitStack() as stack:
-            for module in (charm, installation, admin_password, shared_database):
+            for module in (charm, installation, admin_password, shared_database, related_dashboards):
                 for name, fake in fakes.items():
                     if hasattr(module, name):
                         stack.enter_context(mock.patch.object(module, name, fake))

@@ -331,7 +331,7 @@ def test_bundle_deploys_every_charm_from_its_packed_file(bundle: Doc, release: s
     }
 
 
-def test_bundle_relates_datasource_and_scrape_endpoints(bundle: Doc):
+def test_bundle_relates_datasource_scrape_and_dashboard_endpoints(bundle: Doc):
     relations = {frozenset(pair) for pair in bundle["relations"]}
 
     assert relations == {
@@ -343,6 +343,8 @@ def test_bundle_relates_datasource_and_scrape_endpoints(bundle: Doc):
         frozenset({"prometheus:alertmanager", "alertmanager:alerting"}),
         frozenset({"alertmanager:grafana-source", "grafana:grafana-source"}),
         frozenset({"alertmanager:metrics-endpoint", "prometheus:metrics-endpoint"}),
+        frozenset({"prometheus:grafana-dashboard", "grafana:grafana-dashboard"}),
+        frozenset({"node-exporter:grafana-dashboard", "grafana:grafana-dashboard"}),
     }
 
 

@@ -8,7 +8,9 @@ data, never spliced into the file.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -141,6 +143,11 @@ def write_datasources(text: str) -> bool:
 
 # --- dashboards -------------------------------------------------------------------------------
 
+# The name of a dashboard file from a relation: `juju_<application>_<uid>.json`, built by
+# lab_monitoring's grafana_dashboard from Juju's application name and a validated uid. Checked
+# again here, where it becomes a path: nothing else may land in (or outside) the directory.
+RELATED_NAME = re.compile(r"juju_[a-z0-9]+(?:-[a-z0-9]+)*_[A-Za-z0-9_-]{1,40}\.json")
+
 
 def render_dashboard_provider() -> str:
     """Return the provisioning file that loads the charm's dashboards from PATHS.dashboards."""
@@ -152,9 +159,17 @@ def render_dashboard_provider() -> str:
                 "orgId": 1,
                 "folder": "Juju",
                 "type": "file",
+                # A file the charm removes (its relation or sender went) deletes the dashboard;
+                # with true Grafana would only unprovision it and keep it for good
+                # (pkg/services/provisioning/dashboards/file_reader.go,
+                # handleMissingDashboardFiles). Deleting a provisioned dashboard in the UI is
+                # refused either way.
+                "disableDeletion": False,
                 # The charm owns these dashboards: UI edits would be lost on the next write.
-                "disableDeletion": True,
                 "allowUiUpdates": False,
+                # Grafana's file reader walks the directory this often (pollChanges); the charm
+                # also asks for a reload (POST /api/admin/provisioning/dashboards/reload) after
+                # it changed a file, so a change shows at once and no restart is needed.
                 "updateIntervalSeconds": 30,
                 "options": {"path": str(paths.PATHS.dashboards)},
             }
@@ -163,17 +178,36 @@ def render_dashboard_provider() -> str:
     return "# Written by the grafana charm.\n" + yaml.safe_dump(doc, sort_keys=False)
 
 
-def write_dashboards(shipped: Path) -> bool:
-    """Install the dashboard provider and every shipped *.json; return True if any changed.
+def shipped_uids(shipped: Path) -> set[str]:
+    """Return the uids of the dashboards the charm ships in `shipped`."""
+    uids = set()
+    for path in shipped.glob("*.json"):
+        uid = json.loads(path.read_text()).get("uid")
+        if isinstance(uid, str):
+            uids.add(uid)
+    return uids
 
-    Dashboards that are no longer shipped (after a charm upgrade) are removed.
+
+def write_dashboards(shipped: Path, related: Mapping[str, str] | None = None) -> bool:
+    """Install the dashboard provider, every shipped *.json and `related`; True if any changed.
+
+    `related` maps a file name (RELATED_NAME) to the dashboard JSON a relation sent; a name
+    that is not one is left out with a warning. Files no longer wanted (a charm upgrade, a
+    relation or sender gone) are removed.
     """
     directory = paths.PATHS.dashboards
     provider = render_dashboard_provider()
     changed = files.write(paths.PATHS.dashboard_provider, provider, mode=0o644)
-    wanted = {p.name: p for p in sorted(shipped.glob("*.json"))}
-    for name, source in wanted.items():
-        changed |= files.write(directory / name, source.read_bytes(), mode=0o644)
+    wanted: dict[str, str | bytes] = {
+        p.name: p.read_bytes() for p in sorted(shipped.glob("*.json"))
+    }
+    for name, content in sorted((related or {}).items()):
+        if not RELATED_NAME.fullmatch(name) or name in wanted:
+            logger.warning("not provisioning a dashboard file named %r", name)
+            continue
+        wanted[name] = content
+    for name, content in wanted.items():
+        changed |= files.write(directory / name, content, mode=0o644)
     for stale in directory.glob("*.json"):
         if stale.name not in wanted:
             stale.unlink()
