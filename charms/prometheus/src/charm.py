@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import ops
 from lab_monitoring import packaged_service, status
-from lab_monitoring.interfaces import grafana_source
+from lab_monitoring.interfaces import grafana_source, remote_write
 
 import config
 import relations
@@ -70,6 +70,9 @@ class PrometheusCharm(ops.CharmBase):
             self.on["target"].relation_departed,
             self.on["target"].relation_broken,
             self.on["grafana-source"].relation_joined,
+            self.on[remote_write.RECEIVER_ENDPOINT].relation_joined,
+            self.on[remote_write.RECEIVER_ENDPOINT].relation_changed,
+            self.on[remote_write.RECEIVER_ENDPOINT].relation_broken,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
@@ -115,6 +118,9 @@ class PrometheusCharm(ops.CharmBase):
             retention_size=self._retention_size(options),
             external_url=options.web_external_url,
             log_level=options.log_level,
+            # On while any sender is related; the broken relation is already left out here.
+            remote_write_receiver=bool(self.model.relations[remote_write.RECEIVER_ENDPOINT]),
+            version=version,
         )
         flags_changed = flags.write_flags(args)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
@@ -133,6 +139,7 @@ class PrometheusCharm(ops.CharmBase):
                 self._reload()
         self.unit.set_ports(options.web_port)
         self._publish_grafana_source(options)
+        self._publish_receiver(options)
 
     def _install_files(self, options: config.PrometheusConfig) -> config_file.Installed | None:
         """Render prometheus.yml and the rule files and install them; None if promtool refused."""
@@ -149,7 +156,9 @@ class PrometheusCharm(ops.CharmBase):
                 scrape_interval=options.scrape_interval,
             ),
         )
-        rules = relations.rule_files(self.model, self._stored.scoped_rules)
+        rules = relations.rule_files(
+            self.model, self._stored.scoped_rules, remote_write.senders(self)
+        )
         if rules.scoped != self._stored.scoped_rules:
             self._stored.scoped_rules = rules.scoped
         try:
@@ -267,18 +276,29 @@ class PrometheusCharm(ops.CharmBase):
 
     def _publish_grafana_source(self, options: config.PrometheusConfig) -> None:
         """Tell related Grafanas where this unit serves (route prefix included)."""
-        if not self.model.relations[grafana_source.DEFAULT_RELATION_NAME]:
-            return
-        binding = self.model.get_binding(grafana_source.DEFAULT_RELATION_NAME)
+        url = self._server_url(grafana_source.DEFAULT_RELATION_NAME, options)
+        if url:
+            self._grafana_source.publish(
+                url, description=f"Prometheus {self.unit.name} in model {self.model.name}"
+            )
+
+    def _publish_receiver(self, options: config.PrometheusConfig) -> None:
+        """Tell related remote-write senders where this unit takes their samples."""
+        url = self._server_url(remote_write.RECEIVER_ENDPOINT, options)
+        if url:
+            remote_write.publish_receiver(self, url)
+
+    def _server_url(self, endpoint: str, options: config.PrometheusConfig) -> str | None:
+        """Return this unit's URL on `endpoint`'s network binding; None if not related or none."""
+        if not self.model.relations[endpoint]:
+            return None
+        binding = self.model.get_binding(endpoint)
         address = binding.network.ingress_address if binding else None
         if address is None:
-            logger.warning("grafana-source: no ingress address yet, will publish later")
-            return
+            logger.warning("%s: no ingress address yet, will publish later", endpoint)
+            return None
         host = f"[{address}]" if getattr(address, "version", 4) == 6 else str(address)
-        self._grafana_source.publish(
-            f"http://{host}:{options.web_port}{options.route_prefix}",
-            description=f"Prometheus {self.unit.name} in model {self.model.name}",
-        )
+        return f"http://{host}:{options.web_port}{options.route_prefix}"
 
 
 if __name__ == "__main__":  # pragma: nocover
