@@ -128,6 +128,12 @@ def run_prometheus(
             process.wait()
 
 
+@pytest.fixture(scope="session")
+def prometheus_process() -> Callable[..., contextlib.AbstractContextManager[RunningPrometheus]]:
+    """Return `run_prometheus(args, log, base_url)`: a Prometheus with flags of the test's own."""
+    return run_prometheus
+
+
 @pytest.fixture
 def start_prometheus(
     paths: prometheus.paths.Paths, monkeypatch: pytest.MonkeyPatch

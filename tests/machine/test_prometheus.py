@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -454,3 +455,68 @@ def test_remove_stops_and_disables_without_blocking(unit: Unit):
     )
     with pytest.raises(urllib.error.URLError):
         ready()
+
+
+def test_a_related_sender_switches_the_receiver_on_and_its_pushed_samples_arrive(
+    unit: Unit, tmp_path: pathlib.Path
+):
+    machine = unit.machine
+    unit.networks["receive-remote-write"] = "127.0.0.1"
+    relation = unit.relate("receive-remote-write", "otelcol", units_data={0: {}})
+
+    result = unit.run("relation_joined", relation=relation, remote_unit="otelcol/0")
+
+    assert result.status.name == "active", result.status
+    published = json.loads(unit.relation(relation)["local_unit_data"]["remote_write"])
+    assert published == {"url": "http://127.0.0.1:9090/api/v1/write"}
+    wait_for(ready, what="Prometheus to be ready after the restart")
+    argv = machine.run("cat", f"/proc/{main_pid(machine)}/cmdline").stdout.split("\0")
+    found = re.search(r"version (\d+)\.(\d+)", machine.run("prometheus", "--version").stdout)
+    assert found, "prometheus --version said no version"
+    # The archive's own Prometheus runs with the flag the charm chose for it (2.31 on jammy: the
+    # feature flag, as 2.31 has no other; noble's 2.45 and Debian's 2.42: the flag of its own).
+    wanted = (
+        "--enable-feature=remote-write-receiver"
+        if (int(found[1]), int(found[2])) < (2, 33)
+        else "--web.enable-remote-write-receiver"
+    )
+    assert [arg for arg in argv if "remote-write-receiver" in arg] == [wanted], argv
+    # A real Prometheus (the host's) pushes a sample through the published URL.
+    with loopback.metrics_server(b"lab_pushed 7\n") as target_port:
+        config = tmp_path / "sender.yml"
+        job = {
+            "job_name": "pushed",
+            "scrape_interval": "1s",
+            "static_configs": [
+                {"targets": [f"127.0.0.1:{target_port}"], "labels": {"juju_unit": "mysql/0"}}
+            ],
+        }
+        config.write_text(yaml.safe_dump({"scrape_configs": [job], "remote_write": [published]}))
+        sender_port = loopback.free_port()
+        with subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'sender-data'}",
+                f"--web.listen-address=127.0.0.1:{sender_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as sender:
+            try:
+                pushed = wait_for(
+                    lambda: api("/api/v1/query", query="lab_pushed")["data"]["result"],
+                    timeout=60,
+                    what="the pushed sample in the unit's Prometheus",
+                )
+            finally:
+                sender.terminate()
+    assert pushed[0]["metric"]["juju_unit"] == "mysql/0"
+    assert pushed[0]["value"][1] == "7"
+
+    result = unit.run("relation_broken", relation=relation)
+    unit.unrelate(relation)
+
+    assert result.status.name == "active", result.status
+    argv = machine.run("cat", f"/proc/{main_pid(machine)}/cmdline").stdout.split("\0")
+    assert not [arg for arg in argv if "remote-write-receiver" in arg], argv

@@ -19,7 +19,8 @@ from lab_monitoring.interfaces import grafana_source, remote_write
 
 import config
 import relations
-from prometheus import config_file, flags, reload, service
+import sending
+from prometheus import config_file, flags, reload, remote_storage, service
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class PrometheusCharm(ops.CharmBase):
             start={},
             rules_left_out=0,
             scoped_rules={},
+            sending_problem="",
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
         self._start_guard = packaged_service.StartGuard(self._stored.start)
@@ -73,6 +75,10 @@ class PrometheusCharm(ops.CharmBase):
             self.on[remote_write.RECEIVER_ENDPOINT].relation_joined,
             self.on[remote_write.RECEIVER_ENDPOINT].relation_changed,
             self.on[remote_write.RECEIVER_ENDPOINT].relation_broken,
+            self.on[remote_write.SENDER_ENDPOINT].relation_changed,
+            self.on[remote_write.SENDER_ENDPOINT].relation_departed,
+            self.on[remote_write.SENDER_ENDPOINT].relation_broken,
+            self.on.secret_changed,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.upgrade_charm, self._on_upgrade_charm)
@@ -143,6 +149,10 @@ class PrometheusCharm(ops.CharmBase):
 
     def _install_files(self, options: config.PrometheusConfig) -> config_file.Installed | None:
         """Render prometheus.yml and the rule files and install them; None if promtool refused."""
+        remote = sending.plan(self, options)
+        self._stored.sending_problem = remote.problem
+        # Before the config that names them; a revoked secret's files go at once.
+        remote_storage.write_credentials(remote.credentials)
         rendered = config_file.render_config(
             scrape_interval=options.scrape_interval,
             scrape_timeout=options.scrape_timeout,
@@ -155,6 +165,7 @@ class PrometheusCharm(ops.CharmBase):
                 operator_jobs=options.jobs,
                 scrape_interval=options.scrape_interval,
             ),
+            remote_write=remote.entries,
         )
         rules = relations.rule_files(
             self.model, self._stored.scoped_rules, remote_write.senders(self)
@@ -219,6 +230,8 @@ class PrometheusCharm(ops.CharmBase):
         if self._stored.rejected:
             message = f"promtool rejected the config (check scrape-jobs): {self._stored.rejected}"
             event.add_status(ops.BlockedStatus(status.one_line(message)))
+        if self._stored.sending_problem:
+            event.add_status(ops.BlockedStatus(self._stored.sending_problem))
         if self._stored.reload_refused:
             refused = self._stored.reload_refused
             message = f"prometheus refused to reload, still on the old config: {refused}"
