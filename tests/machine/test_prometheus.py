@@ -7,6 +7,8 @@ prometheus.service, files land in /etc/prometheus, and the tests look at what a 
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import pathlib
 import re
@@ -520,3 +522,50 @@ def test_a_related_sender_switches_the_receiver_on_and_its_pushed_samples_arrive
     assert result.status.name == "active", result.status
     argv = machine.run("cat", f"/proc/{main_pid(machine)}/cmdline").stdout.split("\0")
     assert not [arg for arg in argv if "remote-write-receiver" in arg], argv
+
+
+def test_remote_write_with_basic_auth_from_a_secret_reaches_a_store(unit: Unit):
+    machine = unit.machine
+    seen: list[str | None] = []
+
+    class Store(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Store)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret_id = "secret:d5cc2q7mp25c77b8d3vg"
+    unit.secrets.append(
+        {
+            "id": secret_id,
+            "owner": None,
+            "tracked_content": {"username": "lab", "password": "pw-2"},
+        }
+    )
+    unit.config["remote-write-urls"] = f"http://127.0.0.1:{server.server_address[1]}/push"
+    unit.config["remote-write-credentials"] = secret_id
+    try:
+        # The archive's promtool checks the rendered remote_write entries (queue settings,
+        # password_file, write_relabel_configs) before they go live: active means it took them.
+        result = unit.run("config_changed")
+        assert result.status == Status("active", "serving 1 scrape job on :9090"), result.status
+        wait_for(lambda: seen, timeout=60, what="a first remote write")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    expected = "Basic " + base64.b64encode(b"lab:pw-2").decode()
+    assert set(seen) == {expected}
+    password = "/etc/prometheus/juju-remote-write/password"
+    assert machine.run("stat", "-c", "%a %U %G", password).stdout.split() == [
+        "640",
+        "root",
+        "prometheus",
+    ]
+    assert b"pw-2" not in machine.path(CONFIG).read_bytes()
