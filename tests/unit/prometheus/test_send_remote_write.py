@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 
+import hypothesis
 import ops
 import pytest
+from hypothesis import strategies as st
 from ops import testing
 
 UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
@@ -244,6 +246,7 @@ def test_a_secret_juju_refuses_to_read_blocks_with_jujus_words(ctx, fake, monkey
     ("content", "why"),
     [
         ({"password": PASSWORD}, "must hold username and password, or token (it holds password)"),
+        ({"username": "u", "token": TOKEN}, "or token (it holds token, username)"),
         (
             {"username": "u", "password": PASSWORD, "token": TOKEN},
             "must hold username and password, or token (it holds password, token, username)",
@@ -297,3 +300,21 @@ def test_a_secret_id_that_is_not_one_blocks(ctx, fake):
         "remote-write-credentials: the value is not a secret ID"
     )
     assert "hunter2" not in out.unit_status.message
+
+
+@hypothesis.given(
+    content=st.dictionaries(
+        st.sampled_from(["username", "password", "token", "user", "pass", "extra"]),
+        st.text(min_size=0, max_size=12).map(lambda text: f"V\u00a7{text}"),
+        max_size=4,
+    )
+)
+def test_no_secret_content_makes_a_message_that_shows_a_value(content):
+    from prometheus import remote_storage
+
+    keys = set(content)
+    usable = keys in ({"username", "password"}, {"token"})
+    if not usable:
+        with pytest.raises(ValueError, match="the secret") as refused:
+            remote_storage.parse_credentials(content)
+        assert "V\u00a7" not in str(refused.value)

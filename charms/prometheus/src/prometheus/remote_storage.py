@@ -60,8 +60,8 @@ def parse_credentials(content: Mapping[str, str]) -> Credentials:
         ValueError: the keys do not make one of the two; the message names keys, never values.
     """
     keys = sorted(content)
-    basic = {"username", "password"} <= content.keys()
-    if basic == ("token" in content) or not set(keys) <= {"username", "password", "token"}:
+    basic = set(keys) == {"username", "password"}
+    if not basic and keys != ["token"]:
         raise ValueError(
             f"the secret must hold username and password, or token (it holds {', '.join(keys)})"
         )
