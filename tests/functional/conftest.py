@@ -128,6 +128,12 @@ def run_prometheus(
             process.wait()
 
 
+@pytest.fixture(scope="session")
+def prometheus_process() -> Callable[..., contextlib.AbstractContextManager[RunningPrometheus]]:
+    """Return `run_prometheus(args, log, base_url)`: a Prometheus with flags of the test's own."""
+    return run_prometheus
+
+
 @pytest.fixture
 def start_prometheus(
     paths: prometheus.paths.Paths, monkeypatch: pytest.MonkeyPatch
@@ -167,8 +173,12 @@ def _scraping_prometheus(
     tmp: pathlib.Path,
     scrape_configs: Sequence[Mapping[str, Any]] = (),
     rule_files: Sequence[pathlib.Path] = (),
+    remote_write: Sequence[Mapping[str, Any]] = (),
 ) -> Iterator[RunningPrometheus]:
-    """Run a Prometheus that scrapes itself and `scrape_configs`, every second, with rules."""
+    """Run a Prometheus that scrapes itself and `scrape_configs`, every second, with rules.
+
+    It pushes what it scrapes to each `remote_write` entry (prometheus.yml's own format).
+    """
     address = f"127.0.0.1:{loopback.free_port()}"
     config = tmp / "prometheus.yml"
     self_job = {"job_name": "prometheus", "static_configs": [{"targets": [address]}]}
@@ -178,6 +188,7 @@ def _scraping_prometheus(
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                 "rule_files": [str(path) for path in rule_files],
                 "scrape_configs": [self_job, *scrape_configs],
+                **({"remote_write": list(remote_write)} if remote_write else {}),
             }
         )
     )
@@ -207,7 +218,7 @@ def self_scraping_prometheus(
 
 @pytest.fixture(scope="session")
 def scraping_prometheus() -> Callable[..., contextlib.AbstractContextManager[RunningPrometheus]]:
-    """Return `_scraping_prometheus(tmp, scrape_configs, rule_files)`, for module fixtures."""
+    """Return `_scraping_prometheus(tmp, scrape_configs, rule_files, remote_write)`."""
     return _scraping_prometheus
 
 

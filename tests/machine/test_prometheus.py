@@ -7,10 +7,12 @@ prometheus.service, files land in /etc/prometheus, and the tests look at what a 
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import pathlib
 import re
+import subprocess
 import sys
 import threading
 import urllib.error
@@ -512,3 +514,115 @@ def test_remove_stops_and_disables_without_blocking(unit: Unit):
     )
     with pytest.raises(urllib.error.URLError):
         ready()
+
+
+def test_a_related_sender_switches_the_receiver_on_and_its_pushed_samples_arrive(
+    unit: Unit, tmp_path: pathlib.Path
+):
+    machine = unit.machine
+    unit.networks["receive-remote-write"] = "127.0.0.1"
+    relation = unit.relate("receive-remote-write", "otelcol", units_data={0: {}})
+
+    result = unit.run("relation_joined", relation=relation, remote_unit="otelcol/0")
+
+    assert result.status.name == "active", result.status
+    published = json.loads(unit.relation(relation)["local_unit_data"]["remote_write"])
+    assert published == {"url": "http://127.0.0.1:9090/api/v1/write"}
+    wait_for(ready, what="Prometheus to be ready after the restart")
+    argv = machine.run("cat", f"/proc/{main_pid(machine)}/cmdline").stdout.split("\0")
+    found = re.search(r"version (\d+)\.(\d+)", machine.run("prometheus", "--version").stdout)
+    assert found, "prometheus --version said no version"
+    # The archive's own Prometheus runs with the flag the charm chose for it (2.31 on jammy: the
+    # feature flag, as 2.31 has no other; noble's 2.45 and Debian's 2.42: the flag of its own).
+    wanted = (
+        "--enable-feature=remote-write-receiver"
+        if (int(found[1]), int(found[2])) < (2, 33)
+        else "--web.enable-remote-write-receiver"
+    )
+    assert [arg for arg in argv if "remote-write-receiver" in arg] == [wanted], argv
+    # A real Prometheus (the host's) pushes a sample through the published URL.
+    with loopback.metrics_server(b"lab_pushed 7\n") as target_port:
+        config = tmp_path / "sender.yml"
+        job = {
+            "job_name": "pushed",
+            "scrape_interval": "1s",
+            "static_configs": [
+                {"targets": [f"127.0.0.1:{target_port}"], "labels": {"juju_unit": "mysql/0"}}
+            ],
+        }
+        config.write_text(yaml.safe_dump({"scrape_configs": [job], "remote_write": [published]}))
+        sender_port = loopback.free_port()
+        with subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'sender-data'}",
+                f"--web.listen-address=127.0.0.1:{sender_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as sender:
+            try:
+                pushed = wait_for(
+                    lambda: api("/api/v1/query", query="lab_pushed")["data"]["result"],
+                    timeout=60,
+                    what="the pushed sample in the unit's Prometheus",
+                )
+            finally:
+                sender.terminate()
+    assert pushed[0]["metric"]["juju_unit"] == "mysql/0"
+    assert pushed[0]["value"][1] == "7"
+
+    result = unit.run("relation_broken", relation=relation)
+    unit.unrelate(relation)
+
+    assert result.status.name == "active", result.status
+    argv = machine.run("cat", f"/proc/{main_pid(machine)}/cmdline").stdout.split("\0")
+    assert not [arg for arg in argv if "remote-write-receiver" in arg], argv
+
+
+def test_remote_write_with_basic_auth_from_a_secret_reaches_a_store(unit: Unit):
+    machine = unit.machine
+    seen: list[str | None] = []
+
+    class Store(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Store)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret_id = "secret:d5cc2q7mp25c77b8d3vg"
+    unit.secrets.append(
+        {
+            "id": secret_id,
+            "owner": None,
+            "tracked_content": {"username": "lab", "password": "pw-2"},
+        }
+    )
+    unit.config["remote-write-urls"] = f"http://127.0.0.1:{server.server_address[1]}/push"
+    unit.config["remote-write-credentials"] = secret_id
+    try:
+        # The archive's promtool checks the rendered remote_write entries (queue settings,
+        # password_file, write_relabel_configs) before they go live: active means it took them.
+        result = unit.run("config_changed")
+        assert result.status == Status("active", "serving 1 scrape job on :9090"), result.status
+        wait_for(lambda: seen, timeout=60, what="a first remote write")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    expected = "Basic " + base64.b64encode(b"lab:pw-2").decode()
+    assert set(seen) == {expected}
+    password = "/etc/prometheus/juju-remote-write/password"
+    assert machine.run("stat", "-c", "%a %U %G", password).stdout.split() == [
+        "640",
+        "root",
+        "prometheus",
+    ]
+    assert b"pw-2" not in machine.path(CONFIG).read_bytes()

@@ -21,12 +21,14 @@ from lab_monitoring.interfaces import (
     grafana_dashboard,
     grafana_source,
     prometheus_scrape,
+    remote_write,
 )
 
 import alerting
 import config
 import relations
-from prometheus import config_file, flags, reload, service
+import sending
+from prometheus import config_file, flags, reload, remote_storage, service
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class PrometheusCharm(ops.CharmBase):
             start={},
             rules_left_out=0,
             scoped_rules={},
+            sending_problem="",
         )
         self._grafana_source = grafana_source.GrafanaSourceProvider(self)
         self._start_guard = packaged_service.StartGuard(self._stored.start)
@@ -75,6 +78,13 @@ class PrometheusCharm(ops.CharmBase):
             self.on.leader_elected,
             self.on["grafana-source"].relation_joined,
             self.on[grafana_dashboard.DEFAULT_RELATION_NAME].relation_joined,
+            self.on[remote_write.RECEIVER_ENDPOINT].relation_joined,
+            self.on[remote_write.RECEIVER_ENDPOINT].relation_changed,
+            self.on[remote_write.RECEIVER_ENDPOINT].relation_broken,
+            self.on[remote_write.SENDER_ENDPOINT].relation_changed,
+            self.on[remote_write.SENDER_ENDPOINT].relation_departed,
+            self.on[remote_write.SENDER_ENDPOINT].relation_broken,
+            self.on.secret_changed,
         ):
             framework.observe(event, self._reconcile)
         for endpoint in ("metrics-endpoint", "target", "alertmanager", "alertmanager-service"):
@@ -125,6 +135,9 @@ class PrometheusCharm(ops.CharmBase):
             retention_size=self._retention_size(options),
             external_url=options.web_external_url,
             log_level=options.log_level,
+            # On while any sender is related; the broken relation is already left out here.
+            remote_write_receiver=bool(self.model.relations[remote_write.RECEIVER_ENDPOINT]),
+            version=version,
         )
         flags_changed = flags.write_flags(args)
         # The drop-in for a port below 1024 must be in place before the restart that uses it.
@@ -143,9 +156,14 @@ class PrometheusCharm(ops.CharmBase):
                 self._reload()
         self.unit.set_ports(options.web_port)
         self._publish_grafana_source(options)
+        self._publish_receiver(options)
 
     def _install_files(self, options: config.PrometheusConfig) -> config_file.Installed | None:
         """Render prometheus.yml and the rule files and install them; None if promtool refused."""
+        remote = sending.plan(self, options)
+        self._stored.sending_problem = remote.problem
+        # Before the config that names them; a revoked secret's files go at once.
+        remote_storage.write_credentials(remote.credentials)
         rendered = config_file.render_config(
             scrape_interval=options.scrape_interval,
             scrape_timeout=options.scrape_timeout,
@@ -159,8 +177,11 @@ class PrometheusCharm(ops.CharmBase):
                 scrape_interval=options.scrape_interval,
             ),
             alertmanagers=alerting.alertmanagers(self.model, self._alertmanager.targets()),
+            remote_write=remote.entries,
         )
-        rules = relations.rule_files(self.model, self._stored.scoped_rules)
+        rules = relations.rule_files(
+            self.model, self._stored.scoped_rules, remote_write.senders(self)
+        )
         if rules.scoped != self._stored.scoped_rules:
             self._stored.scoped_rules = rules.scoped
         health = alerting.health_rules(prometheus_scrape.Topology.of(self))
@@ -224,6 +245,8 @@ class PrometheusCharm(ops.CharmBase):
         if self._stored.rejected:
             message = f"promtool rejected the config (check scrape-jobs): {self._stored.rejected}"
             event.add_status(ops.BlockedStatus(status.one_line(message)))
+        if self._stored.sending_problem:
+            event.add_status(ops.BlockedStatus(self._stored.sending_problem))
         if self._stored.reload_refused:
             refused = self._stored.reload_refused
             message = f"prometheus refused to reload, still on the old config: {refused}"
@@ -281,18 +304,29 @@ class PrometheusCharm(ops.CharmBase):
 
     def _publish_grafana_source(self, options: config.PrometheusConfig) -> None:
         """Tell related Grafanas where this unit serves (route prefix included)."""
-        if not self.model.relations[grafana_source.DEFAULT_RELATION_NAME]:
-            return
-        binding = self.model.get_binding(grafana_source.DEFAULT_RELATION_NAME)
+        url = self._server_url(grafana_source.DEFAULT_RELATION_NAME, options)
+        if url:
+            self._grafana_source.publish(
+                url, description=f"Prometheus {self.unit.name} in model {self.model.name}"
+            )
+
+    def _publish_receiver(self, options: config.PrometheusConfig) -> None:
+        """Tell related remote-write senders where this unit takes their samples."""
+        url = self._server_url(remote_write.RECEIVER_ENDPOINT, options)
+        if url:
+            remote_write.publish_receiver(self, url)
+
+    def _server_url(self, endpoint: str, options: config.PrometheusConfig) -> str | None:
+        """Return this unit's URL on `endpoint`'s network binding; None if not related or none."""
+        if not self.model.relations[endpoint]:
+            return None
+        binding = self.model.get_binding(endpoint)
         address = binding.network.ingress_address if binding else None
         if address is None:
-            logger.warning("grafana-source: no ingress address yet, will publish later")
-            return
+            logger.warning("%s: no ingress address yet, will publish later", endpoint)
+            return None
         host = f"[{address}]" if getattr(address, "version", 4) == 6 else str(address)
-        self._grafana_source.publish(
-            f"http://{host}:{options.web_port}{options.route_prefix}",
-            description=f"Prometheus {self.unit.name} in model {self.model.name}",
-        )
+        return f"http://{host}:{options.web_port}{options.route_prefix}"
 
 
 if __name__ == "__main__":  # pragma: nocover

@@ -8,7 +8,7 @@ import urllib.parse
 from typing import Any
 
 from lab_monitoring import status
-from lab_monitoring.interfaces import grafana_source
+from lab_monitoring.interfaces import grafana_source, remote_write
 
 from prometheus import checks, operator_jobs
 
@@ -22,6 +22,8 @@ _MAX_SIZE = 2**63
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)%")
 # What a URL may hold and still be a single word in the service's ARGS line.
 _URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!&()*+,;=%]+")
+# A Juju secret's ID as `juju add-secret` prints it (secret:<20 characters>), or its full URI.
+_SECRET_ID = re.compile(r"secret:(?://[0-9a-f-]{36}/)?[0-9a-z]{20}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -38,6 +40,8 @@ class PrometheusConfig:
     scrape_jobs: str = ""
     web_external_url: str = ""
     log_level: str = "info"
+    remote_write_urls: str = ""
+    remote_write_credentials: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.web_port < 65536:
@@ -71,6 +75,7 @@ class PrometheusConfig:
             except checks.InvalidError as e:
                 raise ValueError(f"{option}: {e}") from None
         self._check_external_url()
+        self._check_remote_write()
         if self.log_level not in LOG_LEVELS:
             raise ValueError(
                 f"log-level: {status.quote(self.log_level)} is not one of {', '.join(LOG_LEVELS)}"
@@ -85,6 +90,11 @@ class PrometheusConfig:
     def jobs(self) -> list[dict[str, Any]]:
         """The operator's own scrape jobs, parsed."""
         return operator_jobs.parse_user_jobs(self.scrape_jobs)
+
+    @property
+    def write_urls(self) -> list[str]:
+        """The remote-write-urls, in the order given, each once."""
+        return list(dict.fromkeys(self.remote_write_urls.replace(",", " ").split()))
 
     @property
     def route_prefix(self) -> str:
@@ -137,3 +147,18 @@ class PrometheusConfig:
             raise ValueError(f"{problem} (try http://localhost:9090/)") from None
         if not _URL_CHARS.fullmatch(url):
             raise ValueError(f"{problem}: it has quotes, backslashes or other unsafe characters")
+
+    def _check_remote_write(self) -> None:
+        for number, url in enumerate(self.write_urls, 1):
+            try:
+                remote_write.check_url(url)
+            except ValueError as e:
+                # check_url never shows a URL that may hold credentials.
+                raise ValueError(f"remote-write-urls: URL {number}: {e}") from None
+        secret = self.remote_write_credentials
+        if secret and not _SECRET_ID.fullmatch(secret):
+            # Not shown: a password typed here by mistake must not reach the status.
+            raise ValueError(
+                "remote-write-credentials: the value is not a secret ID (juju add-secret"
+                " prints one, such as secret:d5cc2q7mp25c77b8d3vg)"
+            )

@@ -1,4 +1,4 @@
-"""What the metrics-endpoint and target relations ask this Prometheus to scrape and evaluate.
+"""What the metrics-endpoint, target and receive-remote-write relations ask this Prometheus to do.
 
 The Juju side of prometheus/jobs.py and prometheus/rules.py: it reads each relation's databags
 and hands them over as plain mappings, with the topology Juju knows for the remote application.
@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import ops
+from lab_monitoring.interfaces import remote_write
 
 from prometheus import config_file, jobs, rules, topology
 
@@ -62,9 +63,15 @@ def scrape_configs(
     return jobs.unique_jobs(found)
 
 
-def rule_files(model: ops.Model, scoped: Mapping[str, Mapping[str, Any]]) -> RuleFiles:
-    """Return the rules file of each metrics-endpoint application that sent valid rules.
+def rule_files(
+    model: ops.Model,
+    scoped: Mapping[str, Mapping[str, Any]],
+    senders: Sequence[remote_write.RuleSender] = (),
+) -> RuleFiles:
+    """Return the rules file of each application that sent valid rules.
 
+    Rules come from metrics-endpoint applications and from remote-write `senders` (already
+    parsed by lab_monitoring's remote_write), validated and scoped the same way.
     Scoping rules parses every expression (a compiled PromQL parser, loaded on first use), so a
     relation's rules are only validated and scoped again when what it sent, or its topology,
     changed: `scoped` is what the last hook made of each relation (RuleFiles.scoped, kept by
@@ -74,14 +81,18 @@ def rule_files(model: ops.Model, scoped: Mapping[str, Mapping[str, Any]]) -> Rul
     counts: dict[str, int] = {}
     left_out = 0
     now_scoped: dict[str, dict[str, Any]] = {}
+    sources: list[tuple[str, str, Mapping[str, str], topology.Topology]] = []
     for relation in model.relations["metrics-endpoint"]:
         if relation.app is None:
             continue
         app_data = relation.data[relation.app]
         sender = topology.cos_topology(app_data, juju_topology(model, relation.app.name))
+        sources.append((str(relation.id), relation.app.name, app_data, sender))
+    sources += _remote_write_sources(model, senders)
+    for key, application, app_data, sender in sources:
         source = json.dumps([app_data.get("alert_rules", ""), list(sender)])
         digest = hashlib.sha256(source.encode()).hexdigest()
-        made = dict(scoped.get(str(relation.id), {}))
+        made = dict(scoped.get(key, {}))
         if made.get("digest") != digest:
             found = rules.cos_rules(app_data, sender)
             text = config_file.render_rules({"groups": found.groups}) if found.rule_count else ""
@@ -91,7 +102,7 @@ def rule_files(model: ops.Model, scoped: Mapping[str, Mapping[str, Any]]) -> Rul
                 "count": found.rule_count,
                 "left": found.left_out,
             }
-        now_scoped[str(relation.id)] = made
+        now_scoped[key] = made
         left_out += made["left"]
         if not made["count"]:
             continue
@@ -100,13 +111,44 @@ def rule_files(model: ops.Model, scoped: Mapping[str, Mapping[str, Any]]) -> Rul
         name = f"juju_{sender.identifier}.rules"
         if name in texts:
             logger.warning(
-                "%s: rules for %s already sent by another application", name, relation.app.name
+                "%s: rules for %s already sent by another application", name, application
             )
             left_out += made["count"]
             continue
         texts[name] = made["text"]
         counts[name] = made["count"]
     return RuleFiles(texts, counts, left_out, now_scoped)
+
+
+def _remote_write_sources(
+    model: ops.Model, senders: Sequence[remote_write.RuleSender]
+) -> list[tuple[str, str, Mapping[str, str], topology.Topology]]:
+    """Split each remote-write sender's rules by the application they declare they are for.
+
+    An aggregator (the opentelemetry-collector) forwards its principals' rules in one databag,
+    one group per application, each rule labelled with its own application's topology (as COS's
+    receiver reads them). Each group is scoped to the topology its first labelled rule declares,
+    the sender's own when none does: a declared topology is trusted as scrape_metadata is on
+    metrics-endpoint (a sender can push series with any labels anyway).
+    """
+    sources: list[tuple[str, str, Mapping[str, str], topology.Topology]] = []
+    for sender in senders:
+        fallback = _from_rules(sender.topology) or juju_topology(model, sender.application)
+        by_owner: dict[topology.Topology, list[Any]] = {}
+        for group in sender.rules["groups"]:
+            owner = _from_rules(remote_write.rule_topology({"groups": [group]})) or fallback
+            by_owner.setdefault(owner, []).append(group)
+        for owner, groups in by_owner.items():
+            app_data = {"alert_rules": json.dumps({"groups": groups})}
+            key = f"rw{sender.relation_id}/{owner.identifier}"
+            sources.append((key, sender.application, app_data, owner))
+    return sources
+
+
+def _from_rules(found: remote_write.RuleTopology | None) -> topology.Topology | None:
+    if found is None:
+        return None
+    return topology.Topology(found.model, found.model_uuid, found.application, found.charm)
 
 
 def juju_topology(model: ops.Model, application: str) -> topology.Topology:

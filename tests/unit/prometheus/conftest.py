@@ -27,7 +27,7 @@ import alerting  # noqa: E402
 import charm  # noqa: E402
 from lab_monitoring.packaged_service import Health  # noqa: E402
 from ops import testing  # noqa: E402
-from prometheus import config_file, flags, reload, service  # noqa: E402
+from prometheus import config_file, flags, reload, remote_storage, service  # noqa: E402
 
 
 class FakePrometheus:
@@ -56,6 +56,8 @@ class FakePrometheus:
         self.start_outcome: str | None = None
         self.install_error: str | None = None
         self.low_ports = False
+        # The remote-write password or token files: name to content.
+        self.credential_files: dict[str, str] = {}
 
     # Package
     def installed(self) -> bool:
@@ -92,6 +94,15 @@ class FakePrometheus:
         self.args = list(args)
         self.writes.append(("flags", list(args)))
         return True
+
+    def write_credentials(self, credentials: remote_storage.Credentials | None) -> bool:
+        wanted = {}
+        if credentials and credentials.token:
+            wanted[remote_storage.TOKEN_FILE] = credentials.token
+        elif credentials:
+            wanted[remote_storage.PASSWORD_FILE] = credentials.password
+        changed, self.credential_files = wanted != self.credential_files, wanted
+        return changed
 
     def check_live_config(self) -> str | None:
         return self.live_error
@@ -175,6 +186,12 @@ class FakePrometheus:
                 flags=flags.flags,
                 write_flags=self._late("write_flags"),
                 tsdb_filesystem_size=self._late("tsdb_filesystem_size"),
+            ),
+            "remote_storage": types.SimpleNamespace(
+                Credentials=remote_storage.Credentials,
+                entries=remote_storage.entries,
+                parse_credentials=remote_storage.parse_credentials,
+                write_credentials=self._late("write_credentials"),
             ),
             "reload": types.SimpleNamespace(
                 ReloadError=reload.ReloadError, reload=self._late("reload")

@@ -45,10 +45,12 @@ def render_config(
     external_labels: Mapping[str, str],
     scrape_configs: Sequence[Mapping[str, Any]],
     alertmanagers: Sequence[Mapping[str, Any]] = (),
+    remote_write: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """Return prometheus.yml for these settings and (already validated) scrape configs.
 
     `alertmanagers` are `alerting.alertmanagers` entries; without any, no `alerting` section.
+    `remote_write`: the entries of prometheus.yml's remote_write list (remote_storage.entries).
     """
     global_config: dict[str, Any] = {
         "scrape_interval": scrape_interval,
@@ -65,6 +67,8 @@ def render_config(
         "rule_files": [f"{paths.RULES_DIR_NAME}/*.rules"],
         "scrape_configs": [dict(job) for job in scrape_configs],
     }
+    if remote_write:
+        config["remote_write"] = [dict(entry) for entry in remote_write]
     return paths.HEADER + yaml_writer.dump(config)
 
 

@@ -7,6 +7,7 @@ file is written compare-then-write and reports whether it changed.
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 from collections.abc import Sequence
 
@@ -22,8 +23,13 @@ def flags(
     retention_size: str,
     external_url: str,
     log_level: str,
+    remote_write_receiver: bool = False,
+    version: str | None = None,
 ) -> list[str]:
-    """Return the command-line flags for these settings (only flags Prometheus 2.31 knows)."""
+    """Return the command-line flags for these settings, as the installed `version` takes them.
+
+    `remote_write_receiver` switches on POST /api/v1/write (receive-remote-write).
+    """
     args = [
         f"--config.file={paths.PATHS.config}",
         f"--storage.tsdb.path={paths.PATHS.tsdb}",
@@ -37,7 +43,23 @@ def flags(
         args.append(f"--storage.tsdb.retention.size={retention_size}")
     if external_url:
         args.append(f"--web.external-url={external_url}")
+    if remote_write_receiver:
+        args.append(receiver_flag(version))
     return args
+
+
+def receiver_flag(version: str | None) -> str:
+    """Return the flag that turns the remote-write receiver on in Prometheus `version`.
+
+    Before 2.33 it is a feature flag (jammy's 2.31 refuses the later flag as an unknown long
+    flag); 2.33 added --web.enable-remote-write-receiver and deprecated the feature name, which
+    3.0 dropped (prometheus/prometheus CHANGELOG.md, 2.33.0 and 3.0.0). An unknown version
+    gets the feature flag: every 2.x from 2.25 on takes it.
+    """
+    match = re.match(r"(\d+)\.(\d+)", version or "")
+    if match and (int(match.group(1)), int(match.group(2))) >= (2, 33):
+        return "--web.enable-remote-write-receiver"
+    return "--enable-feature=remote-write-receiver"
 
 
 def write_flags(args: Sequence[str]) -> bool:

@@ -27,6 +27,11 @@ class Paths:
         return self.config_dir / "prometheus.yml"
 
     @property
+    def remote_write_dir(self) -> Path:
+        """The directory of the password or token the remote writes read (root:prometheus)."""
+        return self.config_dir / "juju-remote-write"
+
+    @property
     def rules_dir(self) -> Path:
         """The directory of rule files the charm owns (and prunes)."""
         return self.config_dir / RULES_DIR_NAME

@@ -227,11 +227,22 @@ def _unit_url(raw: str) -> str:
         raise ValueError(f"remote_write is not JSON ({len(raw)} characters)") from None
     if not isinstance(value, dict) or "url" not in value:
         raise ValueError("remote_write is not an object with a url")
-    url = value["url"]
+    try:
+        return check_url(value["url"])
+    except ValueError as e:
+        raise ValueError(f"remote_write {e}") from None
+
+
+def check_url(url: object) -> str:
+    """Return `url` if it is a plain http(s) URL a remote write may go to; raise ValueError.
+
+    The error never shows a URL that may carry credentials: a user and password in a URL are
+    refused (they belong in a secret), and so is any `@` or `%40`, which has no other use here.
+    """
     # A remote-write URL has no use for `@`; with one it may carry a user and password, which
     # must not reach the log through validate_url's messages either.
     if isinstance(url, str) and ("@" in url or "%40" in url.lower()):
-        raise ValueError("remote_write url has an @ (credentials are refused, not shown)")
+        raise ValueError("url has an @ (credentials are refused, not shown)")
     # validate_url refuses queries, fragments and anything but a plain http(s) host and port.
     return grafana_source.validate_url(url)
 
