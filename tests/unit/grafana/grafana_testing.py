@@ -394,7 +394,13 @@ class FakeGrafana:
             "api": self.api,
         }
         with contextlib.ExitStack() as stack:
-            for module in (charm, installation, admin_password, shared_database, related_dashboards):
+            for module in (
+                charm,
+                installation,
+                admin_password,
+                shared_database,
+                related_dashboards,
+            ):
                 for name, fake in fakes.items():
                     if hasattr(module, name):
                         stack.enter_context(mock.patch.object(module, name, fake))
