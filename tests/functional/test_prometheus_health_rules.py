@@ -150,7 +150,7 @@ def test_targets_down_alert_once_unless_their_own_charm_alerts_on_them(tmp_path)
         ("PrometheusNotificationsFailing", "prometheus_notifications_errors_total",
          "0+1x30", "20m", "critical"),
         ("PrometheusNotificationsDropped", "prometheus_notifications_dropped_total",
-         "0+2x10", "5m", "warning"),
+         "0+2x30", "15m", "warning"),
         ("PrometheusTSDBCompactionsFailing", "prometheus_tsdb_compactions_failed_total",
          "0 1x200", "2h", "warning"),
         ("PrometheusConfigReloadFailed", "prometheus_config_last_reload_successful",
@@ -163,6 +163,11 @@ def test_each_health_rule_fires_on_its_own_prometheus_s_trouble(
     mine = f'{series}{{job="prometheus",instance="localhost:9090",{SELF}}}'
     # Another application's Prometheus in the same model: not this one's trouble.
     other = mine.replace('juju_application="prometheus"', 'juju_application="other"')
+    # Both have an Alertmanager (only PrometheusNotificationsDropped asks).
+    discovered = mine.replace(series, "prometheus_notifications_alertmanagers_discovered", 1)
+    other_discovered = discovered.replace(
+        'juju_application="prometheus"', 'juju_application="other"'
+    )
     promtool_test(
         tmp_path,
         [
@@ -171,6 +176,8 @@ def test_each_health_rule_fires_on_its_own_prometheus_s_trouble(
                 "input_series": [
                     {"series": mine, "values": values},
                     {"series": other, "values": values},
+                    {"series": discovered, "values": "1x30"},
+                    {"series": other_discovered, "values": "1x30"},
                 ],
                 "alert_rule_test": [
                     {
@@ -186,6 +193,44 @@ def test_each_health_rule_fires_on_its_own_prometheus_s_trouble(
                                 }
                             }
                         ],
+                    }
+                ],
+            }
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("discovered", "values", "eval_time"),
+    [
+        ("0x30", "0+2x30", "20m"),  # no Alertmanager: every alert counts as dropped
+        ("1x30", "0 0 0 2 2x30", "6m"),  # two dropped once, after a start: the resend delivers
+    ],
+)
+def test_dropped_notifications_alert_only_when_an_alertmanager_keeps_missing_them(
+    tmp_path, discovered, values, eval_time
+):
+    labels = f'job="prometheus",instance="localhost:9090",{SELF}'
+    promtool_test(
+        tmp_path,
+        [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": f"prometheus_notifications_dropped_total{{{labels}}}",
+                        "values": values,
+                    },
+                    {
+                        "series": f"prometheus_notifications_alertmanagers_discovered{{{labels}}}",
+                        "values": discovered,
+                    },
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": eval_time,
+                        "alertname": "PrometheusNotificationsDropped",
+                        "exp_alerts": [],
                     }
                 ],
             }
