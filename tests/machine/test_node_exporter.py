@@ -434,10 +434,19 @@ def test_a_related_prometheus_scrapes_it_with_juju_topology_and_sees_a_failed_un
     assert failed[0]["metric"]["juju_unit"] == "node-exporter/0"
     # Prometheus loaded every rule node-exporter sent, labelled with its topology, and
     # NodeSystemdUnitFailed is pending for the failed unit (it fires once its `for`, 5m, passes).
+    # Prometheus's own health rules (prometheus_health.rules) are loaded beside them.
     names = [rule["alert"] for group in rules_sent(published) for rule in group["rules"]]
+    groups = prometheus_api("/api/v1/rules")["data"]["groups"]
+    model, model_uuid = unit.model
+    sender_file = f"juju_{model}_{model_uuid[:8]}_node-exporter.rules"
+    assert {Path(group["file"]).name for group in groups} == {
+        sender_file,
+        "prometheus_health.rules",
+    }
     loaded = {
         rule["name"]: rule
-        for group in prometheus_api("/api/v1/rules")["data"]["groups"]
+        for group in groups
+        if Path(group["file"]).name == sender_file
         for rule in group["rules"]
     }
     assert sorted(loaded) == sorted(names)
