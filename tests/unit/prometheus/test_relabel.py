@@ -98,6 +98,7 @@ def test_a_probe_jobs_relabel_configs_reach_prometheus_yml_as_sent(ctx, fake):
         ),
         pytest.param({"target_label": "__metrics_path__", "replacement": "/probe"}),
         pytest.param({"target_label": "empty", "replacement": ""}),
+        pytest.param({"source_labels": ["a", "b"], "separator": "", "target_label": "ab"}),
     ],
 )
 def test_rules_that_cannot_touch_the_topology_are_kept(ctx, fake, rule):

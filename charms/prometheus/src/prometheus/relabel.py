@@ -102,7 +102,12 @@ def _rule(raw: object, n: int) -> dict[str, Any]:
     if "source_labels" in raw:
         rule["source_labels"] = _source_labels(raw["source_labels"], where)
     if "separator" in raw:
-        rule["separator"] = checks.text_value(raw["separator"], f"{where} separator", limit=64)
+        separator = raw["separator"]
+        rule["separator"] = (
+            separator
+            if separator == ""
+            else checks.text_value(separator, f"{where} separator", limit=64)
+        )
     if "replacement" in raw:
         rule["replacement"] = _replacement(raw["replacement"], f"{where} replacement")
     return rule | _target(raw, action, where)
