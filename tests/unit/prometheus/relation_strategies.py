@@ -144,7 +144,47 @@ def cos_job(draw: st.DrawFn, name: str) -> dict[str, Any]:
         # A probe's URL parameters (blackbox exporter style), any printable text as values.
         names = st.sampled_from(["module", "target", "auth", "x.y-z[]"])
         job["params"] = draw(st.dictionaries(names, st.lists(label_value, max_size=2), max_size=2))
+    if draw(st.booleans()):
+        job["relabel_configs"] = draw(st.lists(relabel_rule, max_size=4))
     return job
+
+
+# Relabel rules a probe (blackbox-style) or a sharded job sends: none can touch the topology.
+relabel_rule = st.sampled_from(
+    [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": "10.0.0.7:9115"},
+        {"action": "keep", "source_labels": ["juju_unit"], "regex": r".+/\d+"},
+        {"action": "drop", "source_labels": ["__address__"], "regex": "(?:10[.].*)?"},
+        {
+            "action": "hashmod",
+            "source_labels": ["__address__"],
+            "modulus": 3,
+            "target_label": "__tmp_shard",
+        },
+        {"action": "labeldrop", "regex": "tier"},
+    ]
+)
+# Rules that are refused: each would rewrite the topology, or is malformed.
+hostile_relabel_rule = st.sampled_from(
+    [
+        {"target_label": "juju_application", "replacement": "other"},
+        {"target_label": "juju_charm", "replacement": "other"},
+        {"action": "hashmod", "modulus": 2, "target_label": "juju_unit"},
+        {"action": "labelmap", "regex": "(.*)", "replacement": "juju_$1"},
+        {"action": "labelkeep", "regex": "instance"},
+        {"action": "labeldrop", "regex": "juju_.+"},
+        {"source_labels": ["a"], "target_label": "$1"},
+        {"action": "keep", "regex": "a{1001}"},
+        {"action": "keep", "regex": "a*+"},
+        {"action": "keep", "regex": "(?<!x)y"},
+        {"action": "hashmod", "target_label": "__tmp_x", "modulus": 0},
+    ]
+) | st.dictionaries(nasty, json_junk, max_size=3).filter(
+    # Junk only: a field Prometheus does not know (or no target_label at all).
+    lambda rule: not rule or not set(rule) <= {"action", "source_labels", "regex", "modulus"}
+)
 
 
 @st.composite
@@ -166,6 +206,7 @@ def spoilt_cos_job(draw: st.DrawFn, name: str) -> object:
                 "labels",
                 "params",
                 "tls_config",
+                "relabel_configs",
             ]
         )
     )
@@ -178,6 +219,11 @@ def spoilt_cos_job(draw: st.DrawFn, name: str) -> object:
         # A hostile name with a fine value, or the other way round.
         labels = {draw(nasty): draw(label_value)} if draw(st.booleans()) else {"tier": junk}
         job["static_configs"][0]["labels"] = labels
+    elif field == "relabel_configs":
+        # One refused rule among good ones, or junk where the list should be.
+        rules = draw(st.lists(relabel_rule, max_size=3))
+        rules.insert(draw(st.integers(0, len(rules))), draw(hostile_relabel_rule))
+        job[field] = rules if draw(st.integers(0, 3)) else junk
     else:
         job[field] = junk
     if draw(st.integers(0, 4)) == 0:

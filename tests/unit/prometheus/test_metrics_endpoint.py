@@ -28,6 +28,9 @@ TWO_UNITS = {
     1: {"prometheus_scrape_unit_address": "10.0.0.2", "prometheus_scrape_unit_name": "widgets/1"},
 }
 TOPOLOGY = {"juju_model": "edge", "juju_model_uuid": REMOTE_UUID, "juju_application": "widgets"}
+# The labels COS's Prometheus puts on a sender's targets: the topology and the charm's name
+# (cosl's JujuTopology.label_matcher_dict), before juju_unit on a unit's job.
+TARGET = {**TOPOLOGY, "juju_charm": "widgets"}
 # How a scoped selector reads: every one gets the sender's topology (as COS's cos-tool does).
 SCOPE = ",".join(f'{name}="{value}"' for name, value in TOPOLOGY.items())
 
@@ -49,13 +52,13 @@ def run(ctx, rel: testing.Relation, **kwargs) -> testing.State:
     return ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state)
 
 
-def test_wildcard_target_becomes_one_job_per_unit_with_its_address(ctx, fake):
+def test_wildcard_target_becomes_one_job_per_unit_with_its_address_and_cos_labels(ctx, fake):
     run(ctx, relation([{"job_name": "node", "static_configs": [{"targets": ["*:9100"]}]}]))
 
     jobs = fake.jobs()
     assert list(jobs) == ["prometheus", f"{PREFIX}_node-0", f"{PREFIX}_node-1"]
     assert jobs[f"{PREFIX}_node-1"]["static_configs"] == [
-        {"targets": ["10.0.0.2:9100"], "labels": {**TOPOLOGY, "juju_unit": "widgets/1"}}
+        {"targets": ["10.0.0.2:9100"], "labels": {**TARGET, "juju_unit": "widgets/1"}}
     ]
     assert jobs[f"{PREFIX}_node-1"]["metrics_path"] == "/metrics"
 
@@ -83,7 +86,7 @@ def test_fixed_targets_stay_in_one_job_with_application_labels(ctx, fake):
         "scheme": "https",
         "sample_limit": 1000,
         "static_configs": [
-            {"targets": ["db.lab:9187", "[fd00::1]:9187"], "labels": {"tier": "db", **TOPOLOGY}}
+            {"targets": ["db.lab:9187", "[fd00::1]:9187"], "labels": {"tier": "db", **TARGET}}
         ],
     }
 
@@ -315,9 +318,11 @@ def test_departed_unit_loses_its_job(ctx, fake):
 
 def test_two_relations_with_the_same_job_name_keep_the_first(ctx, fake):
     jobs = json.dumps([{"static_configs": [{"targets": ["*:80"]}]}])
-    first = relation(jobs, units={0: TWO_UNITS[0]})
+    # Fixed ids: "first" is the older relation whatever other tests created before this one.
+    first = dataclasses.replace(relation(jobs, units={0: TWO_UNITS[0]}), id=1)
     second = testing.Relation(
         "metrics-endpoint",
+        id=2,
         remote_app_name="widgets-again",
         remote_app_data={"scrape_metadata": METADATA, "scrape_jobs": jobs},
         remote_units_data={0: {"prometheus_scrape_unit_address": "10.0.0.9"}},
@@ -611,7 +616,7 @@ def test_unsupported_job_keys_are_dropped_with_a_warning(ctx, fake, caplog):
         **GOOD,
         "basic_auth": {"username": "u", "password_file": "/etc/shadow"},
         "tls_config": {"ca_file": "/root/ca"},
-        "relabel_configs": [{"regex": "("}],
+        "metric_relabel_configs": [{"target_label": "juju_application", "replacement": "x"}],
     }
 
     with caplog.at_level(logging.WARNING):
@@ -773,7 +778,7 @@ def test_hostile_but_printable_label_value_round_trips_verbatim(ctx, fake):
     run(ctx, relation([job], units={0: TWO_UNITS[0]}))
 
     labels = fake.jobs()[f"{PREFIX}_ok-0"]["static_configs"][0]["labels"]
-    assert labels == {"note": value, **TOPOLOGY, "juju_unit": "widgets/0"}
+    assert labels == {"note": value, **TARGET, "juju_unit": "widgets/0"}
 
 
 def test_a_cross_model_unit_is_named_by_its_own_unit_name_not_the_local_alias(ctx, fake):
@@ -796,7 +801,7 @@ def test_a_cross_model_unit_is_named_by_its_own_unit_name_not_the_local_alias(ct
 
     static = fake.jobs()[f"{PREFIX}_node-3"]["static_configs"]
     assert static == [
-        {"targets": ["10.0.0.1:9100"], "labels": {**TOPOLOGY, "juju_unit": "widgets/3"}}
+        {"targets": ["10.0.0.1:9100"], "labels": {**TARGET, "juju_unit": "widgets/3"}}
     ]
 
 

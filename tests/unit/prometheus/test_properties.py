@@ -15,8 +15,16 @@ import charm
 import pytest
 from conftest import FakePrometheus
 from hypothesis import given
+from hypothesis import strategies as st
 from ops import testing
-from relation_strategies import MODEL, UUID, Related, related
+from relation_strategies import (
+    MODEL,
+    UUID,
+    Related,
+    hostile_relabel_rule,
+    relabel_rule,
+    related,
+)
 
 # A scrape target: a DNS name, IPv4 or bracketed IPv6, then an optional ASCII port.
 _DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -30,6 +38,7 @@ _JOB_KEYS = {
     "scrape_interval",
     "scrape_timeout",
     "scheme",
+    "relabel_configs",
     "params",
     "sample_limit",
     "label_limit",
@@ -83,6 +92,13 @@ def test_hook_never_raises_and_writes_only_valid_jobs_targets_and_labels(
         assert name.startswith("juju_"), name
         for param, values in job.get("params", {}).items():
             assert {param, *values} <= strings, f"{name}: params not from relation data"
+        for rule in job.get("relabel_configs", []):
+            # No kept rule can write, map, keep or drop the juju_* topology.
+            assert rule["action"] in {"replace", "keep", "drop", "hashmod", "labeldrop"}, rule
+            written = rule.get("target_label") or rule.get("regex", "")
+            if rule["action"] in {"replace", "hashmod", "labeldrop"}:
+                assert _LABEL_NAME.fullmatch(written), rule
+                assert not written.startswith("juju_"), rule
         for static_config in job["static_configs"]:
             for target in static_config["targets"]:
                 check_target(target, strings)
@@ -172,3 +188,28 @@ def test_hostile_cos_job_is_dropped_and_its_neighbour_served(hostile):
     fake = run([Related(relation, {}, set())])
 
     assert [name.rsplit("_", 1)[-1] for name in fake.jobs()] == ["prometheus", "good"]
+
+
+@given(st.lists(relabel_rule, max_size=4), hostile_relabel_rule, st.data())
+def test_a_job_with_one_refused_relabel_rule_is_dropped_and_its_neighbour_served(
+    good_rules, bad_rule, data
+):
+    rules = [*good_rules]
+    rules.insert(data.draw(st.integers(0, len(rules))), bad_rule)
+    good = {
+        "job_name": "good",
+        "static_configs": [{"targets": ["10.0.0.7:9100"]}],
+        "relabel_configs": good_rules,
+    }
+    bad = {"job_name": "bad", "static_configs": [{"targets": ["10.0.0.8:80"]}]}
+    relation = testing.Relation(
+        "metrics-endpoint",
+        remote_app_name="node",
+        remote_app_data={"scrape_jobs": json.dumps([{**bad, "relabel_configs": rules}, good])},
+    )
+
+    fake = run([Related(relation, {}, set())])
+
+    [_, served] = fake.jobs().values()
+    assert served["job_name"].endswith("_good")
+    assert served.get("relabel_configs", []) == [{"action": "replace", **r} for r in good_rules]

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus import checks
+from prometheus import checks, relabel
 from prometheus.topology import Topology
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,9 @@ _INT_KEYS = ("sample_limit", "label_limit", "label_name_length_limit", "label_va
 # Names of a scrape job's URL parameters (`params`), such as blackbox's `module` and `target`.
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,100}")
 # The subset of a COS scrape job this charm honours. Keys that could point Prometheus at local
-# files or credentials (tls_config, basic_auth, authorization, proxy_url) and relabelling (whose
-# regexes only promtool can judge) are dropped with a warning rather than trusted.
+# files or credentials (tls_config, basic_auth, authorization, proxy_url) and
+# metric_relabel_configs are dropped with a warning rather than trusted; relabel_configs are kept
+# when every rule passes relabel.validate (it cannot touch the juju_* topology).
 _REMOTE_JOB_KEYS = {
     "job_name",
     "metrics_path",
@@ -40,6 +41,7 @@ _REMOTE_JOB_KEYS = {
     "scrape_timeout",
     "scheme",
     "params",
+    "relabel_configs",
     *_INT_KEYS,
 }
 
@@ -70,7 +72,10 @@ def cos_jobs(
 
     Targets `*` or `*:PORT` mean "every unit's address" and become one job per unit (named
     `<job>-<unit number>`, as the COS Prometheus charm names them); other targets stay in one
-    job. Every job gets the topology labels; per-unit jobs also get juju_unit.
+    job. Every job gets the topology labels, juju_charm included when the sender names its charm
+    (as COS's Prometheus labels targets); per-unit jobs also get juju_unit. The `instance` label
+    is left to Prometheus (`address:port`, or what the sender's relabel_configs make it), where
+    COS overwrites it with the topology: see docs/relations.md for why.
     """
     try:
         raw_jobs = checks.json_value(app_data.get("scrape_jobs", "[]"), "scrape_jobs")
@@ -171,7 +176,7 @@ def _cos_job(
         labels = checks.labels(static_config.get("labels", {}))
         named = [checks.target(t) for t in targets if not _is_wildcard(t)]
         if named:
-            fixed.append({"targets": named, "labels": {**labels, **topology.labels()}})
+            fixed.append({"targets": named, "labels": {**labels, **topology.target_labels()}})
         ports = [_wildcard_port(t) for t in targets if _is_wildcard(t)]
         if ports:
             wildcards.append((ports, labels))
@@ -183,7 +188,7 @@ def _cos_job(
         static = [
             {
                 "targets": [f"{address}{port}" for port in ports],
-                "labels": {**labels, **topology.labels(unit_name)},
+                "labels": {**labels, **topology.target_labels(unit_name)},
             }
             for ports, labels in wildcards
         ]
@@ -226,6 +231,8 @@ def _job_settings(raw: dict[str, Any], prefix: str, global_interval: str) -> dic
         job["scheme"] = raw["scheme"]
     if "params" in raw:
         job["params"] = _params(raw["params"])
+    if "relabel_configs" in raw:
+        job["relabel_configs"] = relabel.validate(raw["relabel_configs"])
     for key in _INT_KEYS:
         if key in raw:
             if type(raw[key]) is not int or not 0 <= raw[key] <= _MAX_LIMIT:

@@ -19,7 +19,7 @@ class Topology(NamedTuple):
     model: str
     model_uuid: str
     application: str
-    # The charm's name, when the remote side declares a valid one; only rules are labelled with it.
+    # The charm's name, when the sender declares a valid one: juju_charm on targets and rules.
     charm: str = ""
 
     @property
@@ -28,12 +28,27 @@ class Topology(NamedTuple):
         return f"{self.model}_{self.model_uuid[:8]}_{self.application}"
 
     def labels(self, unit: str | None = None) -> dict[str, str]:
-        """Return the topology labels, with juju_unit when a unit is given."""
+        """Return the labels that scope series (no juju_charm), with juju_unit for a unit."""
         labels = {
             "juju_model": self.model,
             "juju_model_uuid": self.model_uuid,
             "juju_application": self.application,
         }
+        if unit:
+            labels["juju_unit"] = unit
+        return labels
+
+    def target_labels(self, unit: str | None = None) -> dict[str, str]:
+        """Return the labels of a relation's targets: as COS sets them, juju_charm too.
+
+        COS's Prometheus puts cosl's `JujuTopology.label_matcher_dict` (juju_model,
+        juju_model_uuid, juju_application and juju_charm when the charm is known) and, for a
+        unit's job, juju_unit on each static_config (canonical/prometheus-k8s-operator,
+        lib/charms/prometheus_k8s/v0/prometheus_scrape.py, `PrometheusConfig._build_per_unit_job`
+        and `expand_wildcard_targets_into_individual_jobs`, commit 432c227d6561; canonical/cos-lib
+        src/cosl/juju_topology.py `label_matcher_dict`, commit d8a21d211c04).
+        """
+        labels = self.rule_labels()
         if unit:
             labels["juju_unit"] = unit
         return labels
