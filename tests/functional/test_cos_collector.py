@@ -538,6 +538,10 @@ def test_every_forwarded_dashboard_query_runs_against_ours(lab, tmp_path, wait_f
     )
     dashboards = {d["title"]: d for d in provisioned(tmp_path)}
     assert sorted(dashboards) == ["Patroni", "PostgreSQL", "pgBackRest"]
+    # The uid the PostgreSQL charm gave it survives the collector and our Grafana.
+    assert dashboards["PostgreSQL"]["uid"] == grafana_dashboard.path40_uid(
+        "postgresql", DASHBOARD_PATH
+    )
     outcomes = {}
     for title, dashboard in dashboards.items():
         names = [v["name"] for v in dashboard["templating"]["list"]]
