@@ -175,12 +175,12 @@ def forwarded_rules() -> dict[str, Any]:
     return {"groups": groups}
 
 
-def configure_ours(port: int) -> testing.State:
+def configure_ours(port: int, rules: Mapping[str, Any] | None = None) -> testing.State:
     """Run the Prometheus charm with the collector related on receive-remote-write."""
     relation = testing.Relation(
         "receive-remote-write",
         remote_app_name="otelcol",
-        remote_app_data={"alert_rules": json.dumps(forwarded_rules())},
+        remote_app_data={"alert_rules": json.dumps(rules or forwarded_rules())},
         remote_units_data={0: {}},
     )
     network = testing.Network(
@@ -349,6 +349,42 @@ def test_forwarded_postgresql_rules_load_in_ours_scoped_to_postgresql(lab, wait_
     assert not ours.query(
         unscoped.replace('juju_application="postgresql"', 'juju_application="other"')
     )
+
+
+def _written_rules(tmp: pathlib.Path, rules: Mapping[str, Any]) -> dict[str, str]:
+    """The rule files the charm writes for `rules` in the collector's databag."""
+    paths = prometheus.paths.Paths(
+        config_dir=tmp / "etc", defaults=tmp / "default", tsdb=tmp / "metrics2"
+    )
+    with mock.patch.object(prometheus.paths, "PATHS", paths):
+        configure_ours(loopback.free_port(), rules)
+    return {
+        str(path.relative_to(tmp)): path.read_text()
+        for path in sorted(paths.config_dir.rglob("*"))
+        if path.is_file() and "juju_" in path.name
+    }
+
+
+def test_rules_the_collectors_cos_tool_already_scoped_are_written_the_same(tmp_path):
+    # The PostgreSQL charm ships no cos-tool, so its expressions leave it as written; the
+    # collector ships one (its charmcraft.yaml part `cos-tool`), and its AlertRules adds each
+    # rule's own juju_model, juju_model_uuid and juju_application matchers before the databag.
+    # cos-tool cannot run here: the matchers are put in with our own scoper, which shows that
+    # expressions already scoped to the sender are taken as they are.
+    from prometheus import promql
+
+    plain = forwarded_rules()
+    scoped = json.loads(json.dumps(plain))
+    topology = {k: v for k, v in RULE_LABELS.items() if k != "juju_charm"}
+    for group in scoped["groups"]:
+        for rule in group["rules"]:
+            rule["expr"] = promql.scope(rule["expr"], topology)
+            assert 'juju_application="postgresql"' in rule["expr"]
+
+    from_plain = _written_rules(tmp_path / "plain", plain)
+    from_scoped = _written_rules(tmp_path / "scoped", scoped)
+    assert len(from_plain) == 1
+    assert from_scoped == from_plain
 
 
 # Dashboards
