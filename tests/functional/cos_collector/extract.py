@@ -1,0 +1,87 @@
+"""Write postgresql_operator.json: the facts of the PostgreSQL machine charm the tests need.
+
+Not the charm's files: from its dashboards only what Grafana turns into queries (title, uid,
+each template variable's name, type, query, regex, includeAll, multi; each panel's title and
+its targets' expr), from its alert rule files only each rule's name, expr, `for` and labels
+(no annotations). Run from the repository root with a clone of canonical/postgresql-operator:
+
+    python3 tests/functional/cos_collector/extract.py /path/to/postgresql-operator
+
+It records the commit it read (git rev-parse HEAD of that clone).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = "canonical/postgresql-operator"
+DASHBOARDS = [
+    "src/grafana_dashboards/postgresql-metrics.json",
+    "src/grafana_dashboards/postgresql-patroni-metrics.json",
+    "src/grafana_dashboards/postgresql-pgbackrest-metrics.json",
+]
+RULES = [
+    "src/prometheus_alert_rules/postgresql_rules.yaml",
+    "src/prometheus_alert_rules/patroni_rules.yaml",
+    "src/prometheus_alert_rules/pgbackrest_rules.yaml",
+    "src/prometheus_alert_rules/pgbouncer_rules.yaml",
+]
+VARIABLE_KEYS = ("name", "type", "query", "regex", "includeAll", "multi", "allValue")
+
+
+def panels(items: list) -> list:
+    found = []
+    for panel in items:
+        found.append(panel)
+        found += panels(panel.get("panels", []))
+    return found
+
+
+def dashboard_facts(path: Path) -> dict:
+    d = json.loads(path.read_text())
+    return {
+        "title": d["title"],
+        "uid": d["uid"],
+        "variables": [{k: v[k] for k in VARIABLE_KEYS if k in v} for v in d["templating"]["list"]],
+        "panels": [
+            {
+                "title": p.get("title", ""),
+                "exprs": [t["expr"] for t in p["targets"] if "expr" in t],
+            }
+            for p in panels(d.get("panels", []))
+            if p.get("targets")
+        ],
+    }
+
+
+def rule_facts(path: Path) -> dict:
+    groups = yaml.safe_load(path.read_text())["groups"]
+    keys = ("alert", "expr", "for", "labels")
+    return {
+        "groups": [
+            {"name": g["name"], "rules": [{k: r[k] for k in keys if k in r} for r in g["rules"]]}
+            for g in groups
+        ]
+    }
+
+
+def main(clone: Path) -> None:
+    commit = subprocess.run(
+        ["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    facts = {
+        "source": {"repository": REPO, "commit": commit, "extracted_by": Path(__file__).name},
+        "dashboards": {p: dashboard_facts(clone / p) for p in DASHBOARDS},
+        "rules": {p: rule_facts(clone / p) for p in RULES},
+    }
+    out = Path(__file__).with_name("postgresql_operator.json")
+    out.write_text(json.dumps(facts, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
