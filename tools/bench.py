@@ -1,8 +1,9 @@
 """Measure what the charms cost: hook time, fan-in, and reload against restart.
 
     python tools/bench.py [--runs N] [--import-runs N] [--json PATH]    (or: tox -e bench)
+    python tools/bench.py --remote-write [its options]    (or: tox -e bench -- --remote-write)
 
-Prints tables and asserts no times (machines differ). Four parts:
+Prints tables and asserts no times (machines differ). Four parts, and a fifth run on its own:
 
 import      What every hook pays first: a fresh Python process importing each charm
             (`import charm`, as `dispatch` does) against one importing bare `ops`, with warm
@@ -31,6 +32,13 @@ reload      A real Prometheus on a loopback port with a temporary TSDB: failed q
             target is scraped (up == 1). The reload is the charm's own (SIGHUP, confirmed from
             /metrics), with SIGHUP sent to the process directly instead of through systemd
             (tools/standins.py).
+remote write
+            (--remote-write, alone: about 15 minutes; tools/bench_remote_write.py, whose
+            docstring and --help say more) What remote write costs the sender: a real Prometheus
+            scraping 5,000 loopback targets of 100 series each (500,000 series, every 30 s), with
+            the charm's rendered `remote_write` into a second real Prometheus (receiver on),
+            side by side with the same Prometheus without it; each sender process's CPU seconds
+            per minute and RSS, their ratios, and whether the samples arrived.
 
 The charms' code is imported from charms/<name>/src (their workload packages, `prometheus` and
 `grafana`, side by side; each charm's top-level modules, `charm` and `config` among them, one
@@ -74,7 +82,8 @@ CHARM_SRCS = [
 # The workload packages (`prometheus`, `grafana`) have distinct names: both can be imported.
 sys.path[:0] = [str(PROMETHEUS_SRC), str(GRAFANA_SRC)]
 
-import loopback  # noqa: E402  (tools/ is on sys.path when this file runs)
+import bench_remote_write  # noqa: E402  (tools/ is on sys.path when this file runs)
+import loopback  # noqa: E402
 import standins  # noqa: E402
 from grafana import api, apt_source, cli  # noqa: E402
 from grafana import paths as grafana_paths  # noqa: E402
@@ -620,13 +629,22 @@ def running_prometheus(
 
 
 def main() -> None:
-    """Run every benchmark and print the tables."""
+    """Run every benchmark and print the tables (or only the remote-write part)."""
+    if sys.argv[1:2] == ["--remote-write"]:
+        bench_remote_write.run(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--runs", type=int, default=21, help="runs per hook timing (median)")
     parser.add_argument(
         "--import-runs", type=int, default=31, help="rounds of fresh processes for the import cost"
     )
     parser.add_argument("--json", type=pathlib.Path, help="also write the results here")
+    parser.add_argument(
+        "--remote-write",
+        action="store_true",
+        help="as the first option: run only the remote-write part, with the options after it"
+        " (tools/bench_remote_write.py --help)",
+    )
     options = parser.parse_args()
 
     print(f"Python {sys.version.split()[0]} on {platform_name()}")
