@@ -133,7 +133,9 @@ def expand(value: str) -> str:
 def connect_as_grafana_would(section: configparser.SectionProxy, sql: str) -> str:
     """Psql with exactly the [database] settings, as database_config.go passes them on."""
     assert section["type"] == "postgres"
-    host, _, port = section["host"].rpartition(":")
+    # `port`, when written, follows `host` (database_config.go readConfig, newer releases).
+    address = section["host"] + (f":{section['port']}" if "port" in section else "")
+    host, _, port = address.rpartition(":")
     env = {
         "PATH": os.environ["PATH"], "PGHOST": host, "PGPORT": port or "5432",
         "PGDATABASE": section["name"], "PGUSER": section["user"],

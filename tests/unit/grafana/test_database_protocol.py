@@ -124,12 +124,67 @@ def test_the_section_is_what_grafanas_readconfig_reads(monkeypatch, tmp_path):
     parser.read_string(database.render_section(found))
     assert dict(parser["database"]) == {
         "type": "postgres",  # migrator.Postgres
-        "host": "10.1.2.3:5432",
+        "host": "10.1.2.3",
+        "port": "5432",
         "name": "grafana",
         "user": "relation-7",
         "password": f"$__file{{{tmp_path}/etc/grafana/database-password}}",
         "ssl_mode": "require",
     }
+
+
+def _split_host_port_default(text: str) -> tuple[str, str]:
+    """Grafana's util.SplitHostPortDefault(text, "127.0.0.1", "5432"), as Go would split it.
+
+    pkg/util/ip_address.go adds the default port only when there is no colon after the
+    brackets; Go's net.SplitHostPort then refuses a host with a colon outside brackets.
+    """
+    start = text.rfind("]") if text.startswith("[") else 0
+    if ":" not in text[start:]:
+        text += ":5432"
+    host, _, port = text.rpartition(":")
+    if ":" in host.removeprefix("[").removesuffix("]") and not host.startswith("["):
+        raise ValueError(f"too many colons in address {text}")
+    return host.removeprefix("[").removesuffix("]"), port
+
+
+# How Grafana releases read [database] host and port (see render_section's docstring).
+_READINGS = {
+    "host alone": lambda s: s["host"],
+    "host + : + port": lambda s: s["host"] + ":" + s.get("port", ""),
+    "host, + : + port when set": lambda s: s["host"] + (":" + s["port"] if "port" in s else ""),
+}
+
+
+@pytest.mark.parametrize("reading", _READINGS)
+@pytest.mark.parametrize(
+    ("endpoints", "address"),
+    [("10.1.2.3:5432", ("10.1.2.3", "5432")), ("[fd00::7]:5432", ("fd00::7", "5432"))],
+)
+def test_every_grafana_reading_of_the_section_reaches_the_default_port(
+    monkeypatch, tmp_path, reading, endpoints, address
+):
+    # host = 10.1.2.3:5432 without `port` was refused by the second reading (host "…:5432:").
+    monkeypatch.setattr(paths, "PATHS", paths.Paths.under(tmp_path, group="root"))
+    found = database.parse(PLAIN | CREDENTIALS | {"endpoints": endpoints}, read_only({}))
+    assert found is not None
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(database.render_section(found))
+
+    assert _split_host_port_default(_READINGS[reading](dict(parser["database"]))) == address
+
+
+def test_another_port_is_written_with_the_host_as_released_grafana_reads_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "PATHS", paths.Paths.under(tmp_path, group="root"))
+    found = database.parse(PLAIN | CREDENTIALS | {"endpoints": "db.lab:6432"}, read_only({}))
+    assert found is not None
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(database.render_section(found))
+    section = dict(parser["database"])
+
+    assert section["host"] == "db.lab:6432"
+    assert "port" not in section
+    assert _split_host_port_default(_READINGS["host alone"](section)) == ("db.lab", "6432")
 
 
 def _grafana_sqlite(path: Path, users: int, dashboards: int, provisioned: int) -> None:

@@ -71,7 +71,8 @@ def test_leader_asks_for_the_database_and_starts_grafana_on_it(ctx, fake, caplog
 
     assert ini(fake)["database"] == {
         "type": "postgres",
-        "host": "10.1.2.3:5432",
+        "host": "10.1.2.3",
+        "port": "5432",
         "name": "grafana",
         "user": "relation-7",
         "password": "$__file{/etc/grafana/database-password}",

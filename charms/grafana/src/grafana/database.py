@@ -130,11 +130,31 @@ def _first_endpoint(endpoints: str) -> str:
 
 
 def render_section(database: Database) -> str:
-    """Return grafana.ini's `[database]` section for `database` (the password by file)."""
+    """Return grafana.ini's `[database]` section for `database` (the password by file).
+
+    Where the port goes depends on the Grafana release, so the default port is written in the
+    one form that every reading below takes to the same address:
+    - `dbCfg.Host = sec.Key("host")`, then `util.SplitHostPortDefault(host, "127.0.0.1",
+      "5432")` (database_config.go readConfig / buildConnectionString, the form of the
+      releases before 12): `host = h:p`, or `host = h` for 5432;
+    - `Host = host + ":" + port`, unconditionally (a grafana/grafana snapshot at 04256a02):
+      `host = h` with `port = p`; `host = h:p` becomes "h:p:", which Go's SplitHostPort
+      refuses ("too many colons"), and Grafana does not start;
+    - `host`, then `":" + port` only when `port` is set (pkg/storage/unified/sql/dbimpl): both.
+    `host = h` with `port = 5432` is read as h:5432 by all three. Another port (the PostgreSQL
+    charm always serves 5432) is written as `host = h:p`, the form of released Grafana's own
+    defaults.ini (`host = 127.0.0.1:3306`), which the second form would refuse.
+    """
+    host, _, port = database.host.rpartition(":")
+    where = (
+        f"host = {host}\nport = {port}\n"
+        if int(port) == DEFAULT_PORT
+        else f"host = {database.host}\n"
+    )
     return (
         "\n[database]\n"
         "type = postgres\n"
-        f"host = {database.host}\n"
+        f"{where}"
         f"name = {database.name}\n"
         f"user = {database.user}\n"
         f"password = $__file{{{paths.PATHS.database_password}}}\n"
