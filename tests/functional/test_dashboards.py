@@ -4,7 +4,9 @@ The Prometheus here (Debian's, 2.42) scrapes itself, so both the metrics on its 
 the series Prometheus makes for every target (up, scrape_duration_seconds, ...) exist. It also
 scrapes a real node exporter (Debian's `prometheus-node-exporter`, started on a loopback port)
 through the job the node-exporter charm publishes, as this repository's Prometheus charm turns
-it into a scrape config (prometheus.jobs.cos_jobs), so the Node overview's drop-downs and queries
+it into a scrape config (prometheus.jobs.cos_jobs), and a real Alertmanager (Debian's
+`prometheus-alertmanager` 0.25, alone: clustering off, as a single unit runs) through the job the
+Alertmanager charm publishes, so the Node overview's drop-downs and queries
 see what they see in a deployment (Debian's exporter is 1.5.0; every node_* metric the dashboard
 uses is also in jammy's 1.3.1: node_exporter v1.3.1 collector/fixtures/e2e-output.txt, and
 collector/time.go, uname.go, meminfo.go, filesystem_common.go for what that file leaves out).
@@ -14,6 +16,7 @@ names in Grafana's source instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -26,18 +29,20 @@ from typing import Any
 import loopback
 import metrics_endpoint
 import pytest
-from lab_monitoring.interfaces import grafana_dashboard
+from lab_monitoring.interfaces import grafana_dashboard, prometheus_scrape
 from node_exporter import exporter, flags
 from prometheus import jobs as prometheus_jobs
 from prometheus import topology as prometheus_topology
 
 CHARMS = Path(__file__).parents[2] / "charms"
-# Each charm's own: Prometheus's and node-exporter's go to Grafana over grafana-dashboard,
+# Each charm's own: Prometheus's, node-exporter's and Alertmanager's go to Grafana over
+# grafana-dashboard,
 # Grafana's own it provisions itself.
 DASHBOARDS = sorted(
     [
         *(CHARMS / "prometheus/src/grafana_dashboards").glob("*.json"),
         *(CHARMS / "node-exporter/src/grafana_dashboards").glob("*.json"),
+        *(CHARMS / "alertmanager/src/grafana_dashboards").glob("*.json"),
         *(CHARMS / "grafana/src/dashboards").glob("*.json"),
     ],
     key=lambda p: p.name,
@@ -116,8 +121,9 @@ def test_metric_name_extraction_sees_selectors_but_not_functions_or_labels():
     assert metric_names(expr) == {"a_total", "b"}
 
 
-def test_there_are_the_prometheus_node_and_grafana_dashboards_each_with_its_charm():
+def test_there_are_the_prometheus_node_alertmanager_and_grafana_dashboards_each_with_its_charm():
     assert [p.relative_to(CHARMS).as_posix() for p in DASHBOARDS] == [
+        "alertmanager/src/grafana_dashboards/alertmanager-overview.json",
         "grafana/src/dashboards/grafana-overview.json",
         "node-exporter/src/grafana_dashboards/node-overview.json",
         "prometheus/src/grafana_dashboards/prometheus-overview.json",
@@ -160,6 +166,14 @@ COVERS = {
         "prometheus_tsdb_storage_blocks_bytes",
         "prometheus_rule_evaluation_duration_seconds",
     ),
+    # What a person told of alerts asks first: what is firing, silenced, notified or failing.
+    "alertmanager-overview.json": (
+        "alertmanager_alerts",
+        "alertmanager_silences",
+        "alertmanager_notifications_total",
+        "alertmanager_notifications_failed_total",
+        "alertmanager_config_last_reload_successful",
+    ),
     "grafana-overview.json": (
         "grafana_build_info",
         "grafana_http_request_duration_seconds_count",
@@ -189,7 +203,11 @@ def test_dashboard_covers_what_the_issue_asks_for(path: Path):
 
 
 # The dashboards that travel over grafana-dashboard, and the charm that sends each.
-SENT = {"prometheus-overview.json": "prometheus", "node-overview.json": "node-exporter"}
+SENT = {
+    "prometheus-overview.json": "prometheus",
+    "node-overview.json": "node-exporter",
+    "alertmanager-overview.json": "alertmanager",
+}
 
 
 def provisioned(path: Path) -> grafana_dashboard.Dashboard:
@@ -272,6 +290,45 @@ def get_json(url: str) -> Any:
 
 UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
 NODE_UNIT = "node-exporter/0"
+ALERTMANAGER_UNIT = "alertmanager/0"
+ALERTMANAGER = "prometheus-alertmanager"
+
+
+def cos_jobs(app_data: dict[str, str], unit: str, application: str) -> list[dict[str, Any]]:
+    """The scrape config this repository's Prometheus makes of one unit's metrics-endpoint data."""
+    units = {unit: {"prometheus_scrape_unit_name": unit,
+                    "prometheus_scrape_unit_address": "127.0.0.1"}}  # fmt: skip
+    fallback = prometheus_topology.Topology("lab", UUID, application)
+    declared = prometheus_topology.cos_topology(app_data, fallback)
+    return prometheus_jobs.cos_jobs(app_data, units, declared, scrape_interval="1s")
+
+
+@contextlib.contextmanager
+def alertmanager(tmp: Path, run_process: Callable[..., Any]) -> Iterator[list[dict[str, Any]]]:
+    """Run a real Alertmanager alone on a loopback port; yield Prometheus's jobs for it.
+
+    The job is the one the Alertmanager charm publishes (its metrics_endpoint.jobs calls
+    prometheus_scrape.job("alertmanager", port, route_prefix + "/metrics")); its module is not
+    imported here, where node-exporter's module of the same name is.
+    """
+    port = loopback.free_port()
+    (tmp / "alertmanager.yml").write_text(
+        "route:\n  receiver: nobody\nreceivers:\n- name: nobody\n"
+    )
+    command = [
+        ALERTMANAGER,
+        f"--config.file={tmp / 'alertmanager.yml'}",
+        f"--storage.path={tmp / 'alertmanager'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with run_process(command, f"http://127.0.0.1:{port}/-/ready", tmp / "alertmanager.log"):
+        topology = prometheus_scrape.Topology(
+            "lab", UUID, "alertmanager", ALERTMANAGER_UNIT, "alertmanager"
+        )
+        job = prometheus_scrape.job("alertmanager", port, "/metrics")
+        app_data = prometheus_scrape.app_data(topology, [job], None)
+        yield cos_jobs(app_data, ALERTMANAGER_UNIT, "alertmanager")
 
 
 @pytest.fixture(scope="module")
@@ -281,35 +338,36 @@ def lab(
     scraping_prometheus: Callable[..., Any],
     wait_for: Callable[..., Any],
 ) -> Iterator[Any]:
-    """A Prometheus scraping itself and a real node exporter as a deployed lab does."""
+    """A Prometheus scraping itself, a real node exporter and a real Alertmanager, like a lab."""
     if not shutil.which(exporter.BINARY):
         pytest.skip("needs the prometheus-node-exporter package")
+    if not shutil.which(ALERTMANAGER):
+        pytest.skip("needs the prometheus-alertmanager package")
     tmp = tmp_path_factory.mktemp("lab")
     port = loopback.free_port()
     # The charm's flags, but on the loopback interface only.
     args = flags.render(port=port, collectors={}, log_level="info")
     args[0] = f"--web.listen-address=127.0.0.1:{port}"
     url = f"http://127.0.0.1:{port}/metrics"
-    with run_process([exporter.BINARY, *args], url, tmp / "exporter.log"):
+    with (
+        run_process([exporter.BINARY, *args], url, tmp / "exporter.log"),
+        alertmanager(tmp, run_process) as alertmanager_jobs,
+    ):
         topology = metrics_endpoint.Topology(
             "lab", UUID, "node-exporter", NODE_UNIT, "node-exporter"
         )
-        app_data = metrics_endpoint.app_data(topology, port)
-        units = {NODE_UNIT: {"prometheus_scrape_unit_name": NODE_UNIT,
-                             "prometheus_scrape_unit_address": "127.0.0.1"}}  # fmt: skip
-        fallback = prometheus_topology.Topology("lab", UUID, "node-exporter")
-        declared = prometheus_topology.cos_topology(app_data, fallback)
-        jobs = prometheus_jobs.cos_jobs(app_data, units, declared, scrape_interval="1s")
-        assert len(jobs) == 1
-        with scraping_prometheus(tmp, jobs) as running:
-            # A few scrapes of both, so that rate() over a minute has samples to work with.
+        jobs = cos_jobs(metrics_endpoint.app_data(topology, port), NODE_UNIT, "node-exporter")
+        assert len(jobs) == len(alertmanager_jobs) == 1
+        with scraping_prometheus(tmp, jobs + alertmanager_jobs) as running:
+            # A few scrapes of each, so that rate() over a minute has samples to work with.
             wait_for(
                 lambda: (
                     running.query("min(count_over_time(up[1m])) >= 3")
                     and running.query("count_over_time(node_cpu_seconds_total[1m]) >= 3")
+                    and running.query("count_over_time(alertmanager_build_info[1m]) >= 3")
                 ),
                 timeout=30,
-                what="three scrapes of Prometheus and of the node exporter",
+                what="three scrapes of Prometheus, the node exporter and Alertmanager",
             )
             yield running
 

@@ -354,3 +354,32 @@ def test_grafana_lists_the_alertmanager_data_source(juju: jubilant.Juju, login: 
     url = urllib.parse.urlsplit(sources[uid]["url"])
     assert url.hostname == address(juju, "alertmanager")
     assert url.port == ALERTMANAGER_PORT
+
+
+# Alertmanager sends it over grafana-dashboard; its uid is the one COS's provider gives the file
+# (shake_256 of "alertmanager-src/grafana_dashboards/alertmanager-overview.json").
+ALERTMANAGER_OVERVIEW = "abe02f9597471092f3e5d179f282a75418c6c007"
+
+
+def test_grafana_provisions_the_alertmanager_overview_with_live_data(
+    juju: jubilant.Juju, login: Login
+):
+    dashboard = poll(
+        lambda: grafana(juju, f"/api/search?dashboardUIDs={ALERTMANAGER_OVERVIEW}", login),
+        lambda found: len(found) == 1,
+    )
+    assert dashboard[0]["title"] == "Alertmanager overview"
+    (uid,) = expected_uids(juju.status())
+
+    # The "Alertmanagers" panel, through the Prometheus data source as the panel asks it: the
+    # bundle's one unit, scraped over metrics-endpoint.
+    answer = poll(
+        lambda: grafana(
+            juju,
+            f"/api/datasources/proxy/uid/{uid}/api/v1/query",
+            login,
+            query="count(alertmanager_build_info)",
+        ),
+        lambda a: bool(a["data"]["result"]),
+    )
+    assert answer["data"]["result"][0]["value"][1] == "1"

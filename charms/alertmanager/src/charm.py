@@ -70,6 +70,7 @@ class AlertmanagerCharm(ops.CharmBase):
             self.on[grafana_source.DEFAULT_RELATION_NAME].relation_joined,
             self.on[endpoints.METRICS_ENDPOINT].relation_joined,
             self.on[endpoints.LEGACY_ENDPOINT].relation_joined,
+            self.on[endpoints.DASHBOARD_ENDPOINT].relation_joined,
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.remove, self._on_remove)
@@ -79,6 +80,8 @@ class AlertmanagerCharm(ops.CharmBase):
 
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, files, service and relation data in line with Juju's state."""
+        # Whatever this unit's Alertmanager does: the dashboard is the application's.
+        endpoints.publish_dashboards(self)
         if not package.installed():
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.

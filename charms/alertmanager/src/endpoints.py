@@ -5,6 +5,8 @@
   grafana_source library sets the same for this type: canonical/alertmanager-k8s-operator,
   lib/charms/grafana_k8s/v1/grafana_source.py, GrafanaSourceProvider.__init__);
 - `metrics-endpoint` (prometheus_scrape): Alertmanager's own /metrics and its alert rules;
+- `grafana-dashboard` (grafana_dashboard): the dashboards in src/grafana_dashboards/, sent by the
+  leader (lab_monitoring.interfaces.grafana_dashboard.publish, COS's format);
 - `alertmanager-service` (http, legacy): unit data `hostname` and `port`, as the old
   prometheus-alertmanager charm published them and ceph-dashboard reads them.
 
@@ -16,10 +18,16 @@ from the other machine.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import ops
 from lab_monitoring import relation_data
-from lab_monitoring.interfaces import alertmanager_dispatch, grafana_source, prometheus_scrape
+from lab_monitoring.interfaces import (
+    alertmanager_dispatch,
+    grafana_dashboard,
+    grafana_source,
+    prometheus_scrape,
+)
 
 import metrics_endpoint
 from alertmanager import flags
@@ -28,6 +36,14 @@ logger = logging.getLogger(__name__)
 
 METRICS_ENDPOINT = prometheus_scrape.DEFAULT_ENDPOINT
 LEGACY_ENDPOINT = "alertmanager-service"
+DASHBOARD_ENDPOINT = grafana_dashboard.DEFAULT_RELATION_NAME
+# The dashboards this charm sends to a related Grafana (grafana-dashboard).
+DASHBOARDS = Path(__file__).parent / "grafana_dashboards"
+
+
+def publish_dashboards(charm: ops.CharmBase) -> None:
+    """Send the shipped dashboards (the leader; one copy per application, whatever the unit)."""
+    grafana_dashboard.publish(charm, sorted(DASHBOARDS.glob("*.json")), inject_dropdowns=False)
 
 
 def open_ports(charm: ops.CharmBase, web_port: int, *, clustered: bool) -> None:

@@ -345,6 +345,7 @@ def test_bundle_relates_datasource_scrape_and_dashboard_endpoints(bundle: Doc):
         frozenset({"alertmanager:metrics-endpoint", "prometheus:metrics-endpoint"}),
         frozenset({"prometheus:grafana-dashboard", "grafana:grafana-dashboard"}),
         frozenset({"node-exporter:grafana-dashboard", "grafana:grafana-dashboard"}),
+        frozenset({"alertmanager:grafana-dashboard", "grafana:grafana-dashboard"}),
     }
 
 
