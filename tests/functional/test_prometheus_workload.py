@@ -150,6 +150,8 @@ def test_target_from_relation_data_is_scraped_with_topology_labels(
         "juju_model": "lab",
         "juju_model_uuid": APP.model_uuid,
         "juju_application": "widgets",
+        # scrape_metadata names the charm: COS's Prometheus labels targets with it too.
+        "juju_charm": "widgets",
         "juju_unit": "widgets/0",
     }
 
