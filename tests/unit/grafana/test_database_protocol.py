@@ -116,13 +116,18 @@ def test_unusable_data_is_refused_before_it_reaches_grafana_ini(change, message)
     assert "pw-from-the-provider" not in str(refused.value)
 
 
-def test_the_section_is_what_grafanas_readconfig_reads(monkeypatch, tmp_path):
+def rendered(monkeypatch, tmp_path, **change: str) -> dict[str, str]:
+    """The [database] section the charm writes for the provider's data with `change` applied."""
     monkeypatch.setattr(paths, "PATHS", paths.Paths.under(tmp_path, group="root"))
-    found = database.parse(PLAIN | CREDENTIALS | {"tls": "True"}, read_only({}))
+    found = database.parse(PLAIN | CREDENTIALS | change, read_only({}))
     assert found is not None
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(database.render_section(found))
-    assert dict(parser["database"]) == {
+    return dict(parser["database"])
+
+
+def test_the_section_is_what_grafanas_readconfig_reads(monkeypatch, tmp_path):
+    assert rendered(monkeypatch, tmp_path, tls="True") == {
         "type": "postgres",  # migrator.Postgres
         "host": "10.1.2.3",
         "port": "5432",
@@ -165,22 +170,13 @@ def test_every_grafana_reading_of_the_section_reaches_the_default_port(
     monkeypatch, tmp_path, reading, endpoints, address
 ):
     # host = 10.1.2.3:5432 without `port` was refused by the second reading (host "…:5432:").
-    monkeypatch.setattr(paths, "PATHS", paths.Paths.under(tmp_path, group="root"))
-    found = database.parse(PLAIN | CREDENTIALS | {"endpoints": endpoints}, read_only({}))
-    assert found is not None
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(database.render_section(found))
+    section = rendered(monkeypatch, tmp_path, endpoints=endpoints)
 
-    assert _split_host_port_default(_READINGS[reading](dict(parser["database"]))) == address
+    assert _split_host_port_default(_READINGS[reading](section)) == address
 
 
 def test_another_port_is_written_with_the_host_as_released_grafana_reads_it(monkeypatch, tmp_path):
-    monkeypatch.setattr(paths, "PATHS", paths.Paths.under(tmp_path, group="root"))
-    found = database.parse(PLAIN | CREDENTIALS | {"endpoints": "db.lab:6432"}, read_only({}))
-    assert found is not None
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(database.render_section(found))
-    section = dict(parser["database"])
+    section = rendered(monkeypatch, tmp_path, endpoints="db.lab:6432")
 
     assert section["host"] == "db.lab:6432"
     assert "port" not in section
