@@ -43,7 +43,7 @@ DASHBOARDS = Path(__file__).parent / "grafana_dashboards"
 
 def publish_dashboards(charm: ops.CharmBase) -> None:
     """Send the shipped dashboards (the leader; one copy per application, whatever the unit)."""
-    grafana_dashboard.publish(charm, sorted(DASHBOARDS.glob("*.json")), inject_dropdowns=False)
+    grafana_dashboard.publish(charm, DASHBOARDS, inject_dropdowns=False)
 
 
 def open_ports(charm: ops.CharmBase, web_port: int, *, clustered: bool) -> None:

@@ -71,7 +71,7 @@ class NodeExporterCharm(ops.CharmBase):
         """Bring the package, the flags, the service and relation data in line with Juju."""
         # The application's leader sends the dashboard, whatever this machine's exporter does:
         # one copy per application, however many machines it is on.
-        grafana_dashboard.publish(self, sorted(DASHBOARDS.glob("*.json")), inject_dropdowns=False)
+        grafana_dashboard.publish(self, DASHBOARDS, inject_dropdowns=False)
         if not exporter.installed():
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.

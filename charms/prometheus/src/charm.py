@@ -104,7 +104,7 @@ class PrometheusCharm(ops.CharmBase):
     def _reconcile(self, _: ops.EventBase) -> None:
         """Bring the package, files, service and relation data in line with Juju's state."""
         # They need nothing of the workload: Grafana shows them once it has the data source.
-        grafana_dashboard.publish(self, sorted(DASHBOARDS.glob("*.json")), inject_dropdowns=False)
+        grafana_dashboard.publish(self, DASHBOARDS, inject_dropdowns=False)
         if not service.installed():
             # Set directly, not in collect-status: the install takes a while, and collect-status
             # only runs once the hook is over.

@@ -131,7 +131,7 @@ class DashboardProvider(ops.CharmBase):
 
     def _reconcile(self, _: ops.EventBase):
         directory = self.charm_dir / "src" / "grafana_dashboards"
-        self.changed = grafana_dashboard.publish(self, sorted(directory.glob("*.json")))
+        self.changed = grafana_dashboard.publish(self, directory)
 
 
 @pytest.fixture

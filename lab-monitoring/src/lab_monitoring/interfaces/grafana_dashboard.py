@@ -49,8 +49,7 @@ standard library; their source is cited above.
 
 Provider use (in the charm's reconcile):
 
-    directory = self.charm_dir / "src" / "grafana_dashboards"
-    grafana_dashboard.publish(self, sorted(directory.glob("*.json")))
+    grafana_dashboard.publish(self, self.charm_dir / "src" / "grafana_dashboards")
 
 Requirer use (in Grafana's reconcile):
 
@@ -71,7 +70,7 @@ import json
 import logging
 import lzma
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -215,12 +214,16 @@ def app_data(templates: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
 
 def publish(
     charm: ops.CharmBase,
-    paths: Sequence[Path],
+    directory: Path,
     *,
     inject_dropdowns: bool = True,
     relation_name: str = DEFAULT_RELATION_NAME,
 ) -> bool:
-    """Send the dashboard files to every related Grafana (leader); True if a databag changed."""
+    """Send the directory's *.json dashboards to every related Grafana (leader).
+
+    Returns True if a databag changed. The directory is read only when there is something to
+    send: every hook of every unit calls this, update-status included.
+    """
     relations = charm.model.relations[relation_name]
     if not relations or not charm.unit.is_leader():
         return False
@@ -232,7 +235,7 @@ def publish(
         "unit": model.unit.name,
     }
     templates = templates_from_files(
-        paths,
+        sorted(directory.glob("*.json")),
         charm=charm.meta.name,
         charm_dir=charm.charm_dir,
         topology=topology,
