@@ -50,13 +50,19 @@ import standins  # noqa: E402
 def _wait_for(condition: Callable[[], Any], timeout: float = 20, what: str = "condition") -> Any:
     """Poll `condition` until it returns something truthy; fail the test after `timeout`."""
     deadline = time.monotonic() + timeout
+    last: object = "nothing: the condition never ran"
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
+        try:
             result = condition()
+        except (OSError, ValueError) as e:
+            last = e
+        else:
             if result:
                 return result
+            last = result
         time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+    # The last answer or error says why it never came: the failure must be readable from CI's log.
+    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r:.500}")
 
 
 @dataclasses.dataclass

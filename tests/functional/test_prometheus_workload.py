@@ -391,8 +391,16 @@ def test_rules_as_cos_sends_them_load_scoped_and_fire_only_for_their_application
     assert loaded["HostDown"]["query"] == f"up{{{scope}}} < 1"
     assert loaded["HostMetricsMissing"]["query"] == f"absent(up{{{scope}}})"
     assert loaded["HostDown"]["labels"] == {"severity": "critical", **labels}
+
     # Both targets are down, so an unscoped `up < 1` would fire twice.
-    wait_for(lambda: len(running.query("up < 1")) == 2, timeout=30, what="both targets down")
+    def up_by_instance() -> dict[str, str]:
+        return {r["metric"]["instance"]: r["value"][1] for r in running.query("up")}
+
+    down = {f"127.0.0.1:{widgets_port}": "0", f"127.0.0.1:{db_port}": "0"}
+    try:
+        wait_for(lambda: down.items() <= up_by_instance().items(), timeout=30, what="both down")
+    except pytest.fail.Exception:
+        pytest.fail(f"both targets were not down within 30 s; up by instance: {up_by_instance()}")
     firing = wait_for(
         lambda: [
             a for a in running.get("/api/v1/alerts")["data"]["alerts"] if a["state"] == "firing"
