@@ -322,6 +322,58 @@ def test_a_dashboards_own_variable_of_a_dropdowns_name_is_kept():
     assert names(content).count("juju_model") == 1
 
 
+def _exprs(content: dict[str, Any]) -> list[str]:
+    return [t["expr"] for p in content["panels"] for t in p.get("targets", [])]
+
+
+# The shape of the MySQL machine charm's "MySQL Handlers" query (canonical/mysql-operator
+# 8b73ff3 src/grafana_dashboards/mysql-metrics.json): equality matchers on the dropdowns.
+HANDLERS = (
+    'rate(mysql_global_status_handlers_total{instance=~"$instance",'
+    'juju_application="$juju_application",juju_model = "$juju_model",'
+    'juju_model_uuid="${juju_model_uuid}",juju_unit="$juju_unit",'
+    'handler!~"commit|rollback"}[$__interval])'
+)
+
+
+def test_an_equality_on_a_dropdown_becomes_a_regex_so_that_all_matches():
+    # The dropdowns' "All" is `.*`: `juju_application=".*"` matches no series at all.
+    row = {"type": "row", "collapsed": True, "panels": [{"targets": [{"expr": HANDLERS}]}]}
+
+    content = read_one(panels=[{"targets": [{"expr": HANDLERS}]}, row])
+
+    expected = (
+        'rate(mysql_global_status_handlers_total{instance=~"$instance",'
+        'juju_application=~"$juju_application",juju_model =~"$juju_model",'
+        'juju_model_uuid=~"${juju_model_uuid}",juju_unit=~"$juju_unit",'
+        'handler!~"commit|rollback"}[$__interval])'
+    )
+    assert _exprs(content) == [expected]
+    assert content["panels"][1]["panels"][0]["targets"][0]["expr"] == expected
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'up{juju_unit!="$juju_unit"}',  # a negation stays one
+        'up{juju_unit=~"$juju_unit"}',  # already a regex
+        'up{job="$job"}',  # not a dropdown of ours
+        'up{juju_unit="$juju_units"}',  # another variable whose name starts like one
+        'up{juju_unit="juju_unit"}',  # a literal, not a variable
+    ],
+)
+def test_other_matchers_are_left_as_written(expr: str):
+    assert _exprs(read_one(panels=[{"targets": [{"expr": expr}]}])) == [expr]
+
+
+def test_without_dropdowns_the_expressions_are_left_as_written():
+    panels = [{"targets": [{"expr": HANDLERS}]}]
+
+    (found,) = read(databag(dashboard(panels=panels), inject_dropdowns=False))
+
+    assert _exprs(json.loads(found.content)) == [HANDLERS]
+
+
 # Requirer: data source binding
 
 

@@ -13,7 +13,12 @@ _manage_dashboard_uid; `dashboards` for duplicates):
   variables of those names; a dashboard's own data source variable of either type that gets
   rebound is removed; Grafana then picks a data source of the right type at view time;
 - with `inject_dropdowns`, the variables juju_model, juju_model_uuid, juju_application and
-  juju_unit (label_values queries on `up`) are added unless present;
+  juju_unit (label_values queries on `up`) are added unless present, and a panel query's
+  equality matcher on one of them (`juju_application="$juju_application"`) becomes a regex
+  matcher: the dropdowns' "All" is `.*`, which an equality never matches. COS's requirer ends
+  with the same matchers (CosTool.inject_label_matchers turns `="$juju` into `=~"$juju` in
+  every expression it rewrites; grafana_k8s grafana_dashboard LIBPATCH 51); the MySQL machine
+  charm's "MySQL Handlers" panel has such a matcher in its source;
 - of several dashboards with one uid, the one with the highest (version, relation id,
   content) is kept.
 
@@ -85,6 +90,8 @@ def bind(dashboard: dict[str, Any], datasources: Mapping[str, str], *, inject_dr
     ours = [d for d in _dropdowns(inject_dropdowns) if d["name"] not in _names(variables)]
     variables[:0] = ours
     types.update(_variable_types(ours))
+    if inject_dropdowns:
+        _match_all_topology(dashboard)
     rebound: set[str] = set()
     binder = _Binder(datasources, _input_types(inputs), types, variables, rebound)
     for holder in _references(dashboard):
@@ -177,8 +184,8 @@ def _variable_name(reference: str) -> str | None:
     return next(n for n in match.groups() if n) if match else None
 
 
-def _references(dashboard: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    """Yield every object of `dashboard` that may hold a `datasource` reference."""
+def _panels(dashboard: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Yield every panel of `dashboard`: top level, inside legacy rows and collapsed rows."""
     panels: list[Any] = list(_list(dashboard.get("panels")))
     for row in _list(dashboard.get("rows")):
         if isinstance(row, dict):
@@ -187,14 +194,36 @@ def _references(dashboard: dict[str, Any]) -> Iterable[dict[str, Any]]:
     while panels and seen < 100_000:
         panel = panels.pop()
         seen += 1
-        if not isinstance(panel, dict):
-            continue
+        if isinstance(panel, dict):
+            yield panel
+            panels.extend(_list(panel.get("panels")))
+
+
+def _targets(panel: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    return (t for t in _list(panel.get("targets")) if isinstance(t, dict))
+
+
+# `label="$juju_x"` or `label="${juju_x}"` for a dropdown juju_x; not `!=`, `=~` or `!~`.
+_TOPOLOGY_EQUALITY = re.compile(
+    r'(?<![!=~<>])=\s*"(\$(?:\{(?:%s)\}|(?:%s)\b))"' % (("|".join(TOPOLOGY_LABELS),) * 2)
+)
+
+
+def _match_all_topology(dashboard: dict[str, Any]) -> None:
+    """Make equality matchers on the topology dropdowns regex matchers, so that "All" matches."""
+    for panel in _panels(dashboard):
+        for target in _targets(panel):
+            expr = target.get("expr")
+            if isinstance(expr, str):
+                target["expr"] = _TOPOLOGY_EQUALITY.sub(r'=~"\1"', expr)
+
+
+def _references(dashboard: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Yield every object of `dashboard` that may hold a `datasource` reference."""
+    for panel in _panels(dashboard):
         if "datasource" in panel:
             yield panel
-        panels.extend(_list(panel.get("panels")))
-        yield from (
-            t for t in _list(panel.get("targets")) if isinstance(t, dict) and "datasource" in t
-        )
+        yield from (t for t in _targets(panel) if "datasource" in t)
     templating = dashboard.get("templating")
     for variable in _list(templating.get("list") if isinstance(templating, dict) else None):
         # A data source variable's own fields name a type, not a data source.
