@@ -6,6 +6,13 @@ The chain of Canonical's machine recipe, with real binaries where this machine h
 - Its exporter: Debian's `prometheus-postgres-exporter` (0.11.1 here), the exporter the
   PostgreSQL machine charm runs from its snap on port 9187 and hands to the collector over
   `cos-agent` (canonical/postgresql-operator src/charm.py COSAgentProvider metrics_endpoints).
+- MySQL: Debian's MariaDB 10.11 stands in for the MySQL 8.0 the MySQL machine charm's snap
+  ships (no MySQL server in Debian 12); its exporter is Debian's `prometheus-mysqld-exporter`
+  0.14.0, the version that snap stages (canonical/charmed-mysql-snap a682a1a snap/snapcraft.yaml),
+  run with the snap's collector flags (snap/local/start-mysqld-exporter.sh EXPORTER_OPTS), which
+  the MySQL charm hands to the collector on port 9104 (canonical/mysql-operator src/charm.py
+  COSAgentProvider metrics_endpoints, src/constants.py MYSQL_EXPORTER_PORT). What MariaDB cannot
+  show: MySQL's group replication tables (the charm's cluster panels and replication rules).
 - The collector: Canonical's `opentelemetry-collector` is an OpenTelemetry binary (a snap) that is
   not available here. A second real Prometheus stands in for it: it scrapes the exporter with the
   job and labels the collector gives a cos-agent job and pushes to our Prometheus over remote
@@ -20,8 +27,9 @@ The chain of Canonical's machine recipe, with real binaries where this machine h
   provisioned file; every panel query of that file then runs against our Prometheus with the
   template variables filled in as Grafana fills them.
 
-The formats, as read in the collector's and PostgreSQL charm's repositories
-(canonical/opentelemetry-collector-operator 0357b4b, canonical/postgresql-operator 9251d5d):
+The formats, as read in the collector's and the database charms' repositories
+(canonical/opentelemetry-collector-operator 0357b4b, canonical/postgresql-operator 9251d5d,
+canonical/mysql-operator 8b73ff3):
 
 - scrape job (lib/charms/grafana_agent/v0/cos_agent.py LIBPATCH 26: COSAgentProvider._scrape_jobs
   turns metrics_endpoints into `{"metrics_path", "static_configs": [{"targets":
@@ -43,20 +51,26 @@ The formats, as read in the collector's and PostgreSQL charm's repositories
   `opentelemetry-collector`, LZMA+base64 `content`, the collector's juju_topology,
   inject_dropdowns true.
 
-The PostgreSQL charm's dashboard and rules are not copied here: cos_collector/
-postgresql_operator.json holds the facts the test needs (queries, variables, rule expressions),
-extracted by cos_collector/extract.py from a named commit; the dashboard and databags are
-assembled from them here.
+The database charms' dashboards and rules are not copied here: cos_collector/
+postgresql_operator.json and mysql_operator.json hold the facts the test needs (queries,
+variables, rule expressions), extracted by cos_collector/extract.py from a named commit; the
+dashboards and databags are assembled from them here. One collector application serves both
+principals, as one subordinate related to both would: its app databag carries both principals'
+rules and dashboards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import importlib.util
 import json
+import os
 import pathlib
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -73,15 +87,25 @@ from lab_monitoring.interfaces import grafana_dashboard, remote_write
 from ops import testing
 
 ROOT = pathlib.Path(__file__).parents[2]
-FACTS = json.loads(
-    (pathlib.Path(__file__).parent / "cos_collector/postgresql_operator.json").read_text()
-)
+APPS = ("postgresql", "mysql")
+FACTS = {
+    app: json.loads(
+        (pathlib.Path(__file__).parent / f"cos_collector/{app}_operator.json").read_text()
+    )
+    for app in APPS
+}
 DASHBOARD_PATH = "src/grafana_dashboards/postgresql-metrics.json"
+MYSQL_DASHBOARD_PATH = "src/grafana_dashboards/mysql-metrics.json"
 
+NEEDED = (
+    "prometheus", "prometheus-postgres-exporter", "prometheus-mysqld-exporter", "mariadbd",
+    "mariadb-install-db",
+)  # fmt: skip
 pytestmark = pytest.mark.skipif(
-    not (shutil.which("prometheus") and shutil.which("prometheus-postgres-exporter"))
+    not all(shutil.which(command) for command in NEEDED)
     or not any(pathlib.Path("/usr/lib/postgresql").glob("*/bin/initdb")),
-    reason="needs prometheus, prometheus-postgres-exporter and postgresql (apt)",
+    reason="needs prometheus, prometheus-postgres-exporter, postgresql, mariadb-server and "
+    "prometheus-mysqld-exporter (apt)",
 )
 
 # Loaded by path: other functional tests put a module named `charm` on sys.path.
@@ -96,22 +120,33 @@ _spec.loader.exec_module(prometheus_charm)
 
 UUID = "2f5e6d0a-9b1c-4e3f-8a7d-1c2b3a4d5e6f"
 MODEL = testing.Model(name="lab", uuid=UUID)
-# What COSAgentRequirer.metrics_jobs puts on the principal's job (no juju_charm).
-POSTGRESQL = {
-    "juju_model": "lab",
-    "juju_model_uuid": UUID,
-    "juju_application": "postgresql",
-    "juju_unit": "postgresql/0",
-}
-# cosl's JujuTopology.label_matcher_dict for the principal: what its rules are labelled with.
-RULE_LABELS = {
-    "juju_model": "lab",
-    "juju_model_uuid": UUID,
-    "juju_application": "postgresql",
-    "juju_charm": "postgresql",
-}
+
+
+def scrape_labels(app: str) -> dict[str, str]:
+    """What COSAgentRequirer.metrics_jobs puts on the principal's job (no juju_charm)."""
+    return {
+        "juju_model": "lab",
+        "juju_model_uuid": UUID,
+        "juju_application": app,
+        "juju_unit": f"{app}/0",
+    }
+
+
+def rule_labels(app: str) -> dict[str, str]:
+    """The labels of the principal's rules: cosl's JujuTopology.label_matcher_dict."""
+    return {
+        "juju_model": "lab",
+        "juju_model_uuid": UUID,
+        "juju_application": app,
+        "juju_charm": app,
+    }
+
+
 # The 8-hex suffix is a hash of the job (cos_agent._dict_hash_except_key); any value will do.
-JOB = "postgresql_default_5f1c0e2a"
+JOBS = {"postgresql": "postgresql_default_5f1c0e2a", "mysql": "mysql_default_0c4e9b17"}
+# Each exporter's own health series (1 while it reaches its database) and its "down" rule.
+UP = {"postgresql": "pg_up", "mysql": "mysql_up"}
+DOWN_RULE = {"postgresql": "PostgresqlDown", "mysql": "MySQLDown"}
 # What Grafana substitutes for its own variables (a 15 s scrape interval's $__rate_interval).
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m"}
 
@@ -132,7 +167,7 @@ def _import_pg() -> Any:
 
 
 @pytest.fixture(scope="module")
-def exporter(run_process: Any) -> Iterator[int]:
+def pg_exporter(run_process: Any) -> Iterator[int]:
     """A real PostgreSQL and Debian's postgres_exporter scraping it; yield the exporter's port."""
     pg = _import_pg()
     with tempfile.TemporaryDirectory(prefix="collector-pg-") as directory:
@@ -157,21 +192,91 @@ def exporter(run_process: Any) -> Iterator[int]:
             next(cluster, None)
 
 
+@contextlib.contextmanager
+def _mariadb(base: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A throwaway MariaDB on a unix socket only; yield the socket's path."""
+    data, socket_path = base / "data", base / "mysqld.sock"
+    as_root = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root otherwise
+    subprocess.run(
+        ["mariadb-install-db", "--no-defaults", *as_root, f"--datadir={data}",
+         "--auth-root-authentication-method=socket",
+         f"--auth-root-socket-user={getpass.getuser()}", "--skip-test-db"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    log = base / "mariadb.log"
+    server = subprocess.Popen(
+        ["mariadbd", "--no-defaults", *as_root, f"--datadir={data}", f"--socket={socket_path}",
+         "--skip-networking", f"--pid-file={base / 'mariadb.pid'}", f"--log-error={log}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = ["mariadb", "--no-defaults", f"--socket={socket_path}", "-u", "root"]
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode:
+            assert server.poll() is None, log.read_text() if log.exists() else "mariadbd exited"
+            assert time.monotonic() < deadline, "MariaDB did not answer within 30 s"
+            time.sleep(0.2)
+        yield socket_path
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def mysql_exporter(run_process: Any) -> Iterator[int]:
+    """A real MariaDB and Debian's mysqld_exporter with the MySQL charm's snap's flags."""
+    with tempfile.TemporaryDirectory(prefix="collector-mysql-") as directory:
+        base = pathlib.Path(directory)
+        with _mariadb(base) as socket_path:
+            # The exporter's documented grants; the MySQL charm's monitoring user has them
+            # through its charmed_stats role, capped at 3 connections as there.
+            subprocess.run(
+                ["mariadb", "--no-defaults", f"--socket={socket_path}", "-u", "root", "-e",
+                 "CREATE USER 'exporter'@'localhost' IDENTIFIED BY 'exporter-test'"
+                 " WITH MAX_USER_CONNECTIONS 3;"
+                 " GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'localhost';"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            port = loopback.free_port()
+            # snap/local/start-mysqld-exporter.sh: the same DSN form and these collectors off.
+            snap_flags = [
+                f"--no-collect.{c}"
+                for c in (
+                    "binlog_size", "info_schema.processlist", "info_schema.tables",
+                    "info_schema.tablestats", "info_schema.userstats",
+                    "info_schema.query_response_time", "perf_schema.indexiowaits",
+                    "perf_schema.tableiowaits", "perf_schema.tablelocks",
+                    "auto_increment.columns",
+                )
+            ]  # fmt: skip
+            command = [
+                "env", f"DATA_SOURCE_NAME=exporter:exporter-test@unix({socket_path})/",
+                "prometheus-mysqld-exporter", *snap_flags,
+                f"--web.listen-address=127.0.0.1:{port}",
+            ]  # fmt: skip
+            with run_process(command, f"http://127.0.0.1:{port}/metrics", base / "exporter.log"):
+                yield port
+
+
 def forwarded_rules() -> dict[str, Any]:
-    """The `alert_rules` the collector writes: the principal's groups as cosl renamed them."""
-    prefix = f"lab_{UUID[:8]}_postgresql"
+    """The `alert_rules` the collector writes: each principal's groups as cosl renamed them."""
     groups = []
-    for rules in FACTS["rules"].values():
-        for group in rules["groups"]:
-            groups.append(
-                {
-                    "name": f"{prefix}_{group['name']}_rules",
-                    "rules": [
-                        {**rule, "labels": {**rule.get("labels", {}), **RULE_LABELS}}
-                        for rule in group["rules"]
-                    ],
-                }
-            )
+    for app in APPS:
+        for rules in FACTS[app]["rules"].values():
+            for group in rules["groups"]:
+                # cosl's AlertRules._from_dict: prefixed, then _sanitize_metric_name.
+                name = re.sub(
+                    r"[^a-zA-Z0-9_:]", "_", f"lab_{UUID[:8]}_{app}_{group['name']}_rules"
+                )
+                groups.append(
+                    {
+                        "name": name,
+                        "rules": [
+                            {**rule, "labels": {**rule.get("labels", {}), **rule_labels(app)}}
+                            for rule in group["rules"]
+                        ],
+                    }
+                )
     return {"groups": groups}
 
 
@@ -218,7 +323,8 @@ def configure_ours(port: int, rules: Mapping[str, Any] | None = None) -> testing
 
 @pytest.fixture(scope="module")
 def lab(
-    exporter: int,
+    pg_exporter: int,
+    mysql_exporter: int,
     tmp_path_factory: pytest.TempPathFactory,
     scraping_prometheus: Any,
     prometheus_process: Any,
@@ -236,23 +342,29 @@ def lab(
     # What systemd does with the packaged unit: `prometheus $ARGS` from the flags file.
     args = shlex.split(paths.defaults.read_text().split("ARGS=", 1)[1])[0].split()
     with prometheus_process(args, tmp / "ours.log", f"http://127.0.0.1:{port}") as ours:
-        job = {
-            "job_name": JOB,
-            "metrics_path": "/metrics",
-            "static_configs": [{"targets": [f"localhost:{exporter}"], "labels": POSTGRESQL}],
-            "tls_config": {"insecure_skip_verify": True},
-        }
+        exporters = {"postgresql": pg_exporter, "mysql": mysql_exporter}
+        jobs = [
+            {
+                "job_name": JOBS[app],
+                "metrics_path": "/metrics",
+                "static_configs": [
+                    {"targets": [f"localhost:{exporters[app]}"], "labels": scrape_labels(app)}
+                ],
+                "tls_config": {"insecure_skip_verify": True},
+            }
+            for app in APPS
+        ]
         sender_dir = tmp / "collector"
         sender_dir.mkdir()
         with scraping_prometheus(
-            sender_dir, [job], remote_write=[{"url": published["url"]}]
+            sender_dir, jobs, remote_write=[{"url": published["url"]}]
         ) as collector:
             yield {
                 "ours": ours,
                 "collector": collector,
                 "published": published,
                 "paths": paths,
-                "exporter": exporter,
+                "exporters": exporters,
             }
 
 
@@ -268,21 +380,22 @@ def _raw_samples(running: Any, selector: str, at: float, window: int) -> tuple[i
     return len(series), sum(len(s["values"]) for s in series)
 
 
-def test_exporter_samples_arrive_in_ours_with_the_collectors_labels(lab, wait_for):
+@pytest.mark.parametrize("app", APPS)
+def test_exporter_samples_arrive_in_ours_with_the_collectors_labels(lab, wait_for, app):
     ours, collector = lab["ours"], lab["collector"]
     arrived = wait_for(
-        lambda: ours.query('pg_up{juju_application="postgresql"}'),
+        lambda: ours.query(f'{UP[app]}{{juju_application="{app}"}}'),
         timeout=60,
-        what="pg_up pushed into ours",
+        what=f"{UP[app]} pushed into ours",
     )
     [series] = arrived
     assert series["metric"] == {
-        "__name__": "pg_up",
-        "job": JOB,
-        "instance": f"localhost:{lab['exporter']}",
-        **POSTGRESQL,
+        "__name__": UP[app],
+        "job": JOBS[app],
+        "instance": f"localhost:{lab['exporters'][app]}",
+        **scrape_labels(app),
     }
-    assert series["value"][1] == "1"  # the exporter reaches the real PostgreSQL
+    assert series["value"][1] == "1"  # the exporter reaches the real database
 
     time.sleep(15)
     end = time.time() - 3
@@ -295,22 +408,23 @@ def test_exporter_samples_arrive_in_ours_with_the_collectors_labels(lab, wait_fo
 
     wait_for(sent_past_end, timeout=30, what="the collector's queue to send up to the window end")
     # Our own rules' ALERTS series carry the job label too: only what was pushed is compared.
-    selector = f'{{job="{JOB}",__name__!~"ALERTS|ALERTS_FOR_STATE"}}'
+    selector = f'{{job="{JOBS[app]}",__name__!~"ALERTS|ALERTS_FOR_STATE"}}'
     sent = _raw_samples(collector, selector, end, 10)
     got = _raw_samples(ours, selector, end, 10)
     print(
-        f"\ncollector path, 10 s window: {sent[0]} series / {sent[1]} samples scraped, "
+        f"\ncollector path, {app}, 10 s window: {sent[0]} series / {sent[1]} samples scraped, "
         f"{got[0]} series / {got[1]} samples in ours"
     )
     assert sent[1] > 1000
     assert got == sent
 
 
-def test_forwarded_postgresql_rules_load_in_ours_scoped_to_postgresql(lab, wait_for):
+@pytest.mark.parametrize("app", APPS)
+def test_forwarded_rules_load_in_ours_scoped_to_their_principal(lab, wait_for, app):
     ours = lab["ours"]
     expected = {
         rule["alert"]
-        for rules in FACTS["rules"].values()
+        for rules in FACTS[app]["rules"].values()
         for group in rules["groups"]
         for rule in group["rules"]
     }
@@ -318,36 +432,39 @@ def test_forwarded_postgresql_rules_load_in_ours_scoped_to_postgresql(lab, wait_
     def loaded() -> list[dict[str, Any]]:
         groups = ours.get("/api/v1/rules")["data"]["groups"]
         rules = [
-            r
-            for g in groups
-            for r in g["rules"]
-            if r["labels"].get("juju_application") == "postgresql"
+            r for g in groups for r in g["rules"] if r["labels"].get("juju_application") == app
         ]
         return rules if all(r.get("lastEvaluation", "").startswith("2") for r in rules) else []
 
     rules = wait_for(loaded, timeout=30, what="the forwarded rules to be evaluated")
     assert {r["name"] for r in rules} == expected
-    scoped = [
-        r for r in rules
-        if all(f'{k}="{v}"' in r["query"] for k, v in RULE_LABELS.items() if k != "juju_charm")
-    ]  # fmt: skip
+    matchers = [f'{k}="{v}"' for k, v in rule_labels(app).items() if k != "juju_charm"]
+    scoped = [r for r in rules if all(m in r["query"] for m in matchers)]
     unhealthy = [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"]
     print(
         f"\nforwarded rules: {len(expected)} sent, {len(rules)} loaded, {len(scoped)} scoped "
-        f"to postgresql, {len(unhealthy)} unhealthy"
+        f"to {app}, {len(unhealthy)} unhealthy"
     )
     assert len(scoped) == len(rules)
     assert unhealthy == []
-    # The exporter is up and reaches PostgreSQL: its down and error alerts do not fire.
+    # The exporter is up and reaches its database: its down alert does not fire.
     states = {r["name"]: r["state"] for r in rules}
-    assert states["PostgresqlDown"] == "inactive"
-    assert states["PostgresqlExporterError"] == "inactive"
+    assert states[DOWN_RULE[app]] == "inactive"
+    if app == "postgresql":
+        assert states["PostgresqlExporterError"] == "inactive"
+    if app == "mysql":
+        # MariaDB has no group replication: the rule that asks for an ONLINE PRIMARY member
+        # (absent(), `for: 0m`) fires, for the MySQL application alone.
+        assert states["MySQLClusterNoPrimary"] == "firing"
+        [alert] = next(r for r in rules if r["name"] == "MySQLClusterNoPrimary")["alerts"]
+        assert {k: alert["labels"][k] for k in rule_labels(app)} == rule_labels(app)
     # Scoped to the sender: the same rule's query finds the pushed series only under its topology.
-    [down] = [r for r in rules if r["name"] == "PostgresqlDown"]
-    unscoped = down["query"].replace(" == 0", "")
+    [down] = [r for r in rules if r["name"] == DOWN_RULE[app]]
+    assert down["query"].endswith(" == 0"), down["query"]
+    unscoped = down["query"].removesuffix(" == 0")
     assert ours.query(unscoped)
     assert not ours.query(
-        unscoped.replace('juju_application="postgresql"', 'juju_application="other"')
+        unscoped.replace(f'juju_application="{app}"', 'juju_application="other"')
     )
 
 
@@ -375,24 +492,28 @@ def test_rules_the_collectors_cos_tool_already_scoped_are_written_the_same(tmp_p
 
     plain = forwarded_rules()
     scoped = json.loads(json.dumps(plain))
-    topology = {k: v for k, v in RULE_LABELS.items() if k != "juju_charm"}
     for group in scoped["groups"]:
         for rule in group["rules"]:
+            app = rule["labels"]["juju_application"]
+            topology = {k: v for k, v in rule_labels(app).items() if k != "juju_charm"}
             rule["expr"] = promql.scope(rule["expr"], topology)
-            assert 'juju_application="postgresql"' in rule["expr"]
+            assert f'juju_application="{app}"' in rule["expr"]
 
     from_plain = _written_rules(tmp_path / "plain", plain)
     from_scoped = _written_rules(tmp_path / "scoped", scoped)
-    assert len(from_plain) == 1
+    # One rule file per principal the collector forwards for.
+    assert sorted(from_plain) == [
+        f"etc/juju-rules/juju_lab_{UUID[:8]}_{app}.rules" for app in sorted(APPS)
+    ]
     assert from_scoped == from_plain
 
 
 # Dashboards
 
 
-def assembled_dashboard(path: str) -> dict[str, Any]:
-    """One of the PostgreSQL charm's dashboards rebuilt from the extracted facts."""
-    facts = FACTS["dashboards"][path]
+def assembled_dashboard(app: str, path: str) -> dict[str, Any]:
+    """One of a database charm's dashboards rebuilt from the extracted facts."""
+    facts = FACTS[app]["dashboards"][path]
     source = {"type": "prometheus", "uid": "${prometheusds}"}
     panels = [
         {
@@ -410,7 +531,7 @@ def assembled_dashboard(path: str) -> dict[str, Any]:
     return {
         "title": facts["title"],
         # cos_agent.COSAgentProvider._dashboards replaces the uid with the charm's path uid.
-        "uid": grafana_dashboard.path40_uid("postgresql", path),
+        "uid": grafana_dashboard.path40_uid(app, path),
         "templating": {"list": facts["variables"]},
         "panels": panels,
         "schemaVersion": 19,
@@ -419,19 +540,22 @@ def assembled_dashboard(path: str) -> dict[str, Any]:
 
 
 def collector_databag(tmp: pathlib.Path) -> str:
-    """The collector's `dashboards` app data with every dashboard its principal sent."""
+    """The collector's `dashboards` app data with every dashboard its principals sent."""
     charm_dir = tmp / "otelcol-charm"
     directory = charm_dir / "grafana_dashboards"
     directory.mkdir(parents=True)
     paths = []
-    for source in FACTS["dashboards"]:
-        dashboard = assembled_dashboard(source)
-        # integrations._add_dashboards: juju_<title>-<charm>-<relation id>-<uid>.json, where
-        # charm is cos-agent-<app> (COSAgentRequirer.dashboards).
-        title = dashboard["title"].replace(" ", "_").replace("/", "_").lower()
-        path = directory / f"juju_{title}-cos-agent-postgresql-4-{dashboard['uid']}.json"
-        path.write_text(json.dumps(dashboard))
-        paths.append(path)
+    # Each principal's cos-agent relation with the collector (ids as Juju would number them).
+    for relation_id, app in enumerate(APPS, 4):
+        for source in FACTS[app]["dashboards"]:
+            dashboard = assembled_dashboard(app, source)
+            # integrations._add_dashboards: juju_<title>-<charm>-<relation id>-<uid>.json, where
+            # charm is cos-agent-<app> (COSAgentRequirer.dashboards).
+            title = dashboard["title"].replace(" ", "_").replace("/", "_").lower()
+            name = f"juju_{title}-cos-agent-{app}-{relation_id}-{dashboard['uid']}.json"
+            path = directory / name
+            path.write_text(json.dumps(dashboard))
+            paths.append(path)
     templates = grafana_dashboard.templates_from_files(
         paths,
         charm="opentelemetry-collector",
@@ -567,16 +691,20 @@ def run_panels(ours: Any, dashboard: dict[str, Any], values: Mapping[str, str]) 
 def test_every_forwarded_dashboard_query_runs_against_ours(lab, tmp_path, wait_for):
     ours = lab["ours"]
     # [5m] ranges need two samples: wait for a few pushed scrapes.
-    wait_for(
-        lambda: ours.query('count_over_time(pg_up{juju_application="postgresql"}[1m]) >= 5'),
-        timeout=60,
-        what="five pushed scrapes",
-    )
+    for app in APPS:
+        wait_for(
+            lambda app=app: ours.query(f"count_over_time({UP[app]}[1m]) >= 5"),
+            timeout=60,
+            what=f"five pushed scrapes of {app}'s exporter",
+        )
     dashboards = {d["title"]: d for d in provisioned(tmp_path)}
-    assert sorted(dashboards) == ["Patroni", "PostgreSQL", "pgBackRest"]
-    # The uid the PostgreSQL charm gave it survives the collector and our Grafana.
+    assert sorted(dashboards) == ["MySQL Exporter", "Patroni", "PostgreSQL", "pgBackRest"]
+    # The uid each charm gave its dashboard survives the collector and our Grafana.
     assert dashboards["PostgreSQL"]["uid"] == grafana_dashboard.path40_uid(
         "postgresql", DASHBOARD_PATH
+    )
+    assert dashboards["MySQL Exporter"]["uid"] == grafana_dashboard.path40_uid(
+        "mysql", MYSQL_DASHBOARD_PATH
     )
     outcomes = {}
     for title, dashboard in dashboards.items():
@@ -584,9 +712,11 @@ def test_every_forwarded_dashboard_query_runs_against_ours(lab, tmp_path, wait_f
         assert names[:4] == ["juju_model", "juju_model_uuid", "juju_application", "juju_unit"]
         values = variable_values(ours, dashboard)
         outcomes[title] = run_panels(ours, dashboard, values)
+        # Its instance drop-down finds the exporter the collector scraped.
         if title == "PostgreSQL":
-            # Its instance drop-down finds the exporter the collector scraped.
-            assert values["instance"] == f"localhost:{lab['exporter']}"
+            assert values["instance"] == f"localhost:{lab['exporters']['postgresql']}"
+        if title == "MySQL Exporter":
+            assert values["instance"] == f"localhost:{lab['exporters']['mysql']}"
 
     for title, outcome in outcomes.items():
         print(f"\nforwarded dashboard {title!r}: {outcome['returning']} of {outcome['total']} "
@@ -594,9 +724,15 @@ def test_every_forwarded_dashboard_query_runs_against_ours(lab, tmp_path, wait_f
         for panel, expr, reason in outcome["empty"]:
             print(f"  no series: {panel!r}: {expr}\n    {reason}")
     # Every query parses and runs.
-    assert [o["errors"] for o in outcomes.values()] == [[], [], []]
+    assert [o["errors"] for o in outcomes.values()] == [[], [], [], []]
     # The PostgreSQL dashboard is over postgres_exporter's metrics: every query returns series.
     assert outcomes["PostgreSQL"]["returning"] == outcomes["PostgreSQL"]["total"] == 45
+    # The MySQL dashboard: all but two, over server variables MySQL 8.0 has not either
+    # (innodb_additional_mem_pool_size went in MySQL 5.7; TokuDB is Percona's engine). Its
+    # "MySQL Handlers" query returns series only because equality matchers on the dropdowns
+    # are made regex matchers (dashboard_binding), as COS's Grafana makes them.
+    mysql = outcomes["MySQL Exporter"]
+    assert (mysql["returning"], mysql["total"]) == (55, 57)
     # The others' empty queries are over metrics nobody exports here (patroni, pgbackrest).
     for outcome in outcomes.values():
         assert [e for e in outcome["empty"] if not e[2].startswith("not exported")] == []

@@ -1,11 +1,12 @@
-"""Write postgresql_operator.json: the facts of the PostgreSQL machine charm the tests need.
+"""Write <charm>_operator.json: the facts of a database machine charm the tests need.
 
 Not the charm's files: from its dashboards only what Grafana turns into queries (title, uid,
 each template variable's name, type, query, regex, includeAll, multi; each panel's title and
 its targets' expr), from its alert rule files only each rule's name, expr, `for` and labels
-(no annotations). Run from the repository root with a clone of canonical/postgresql-operator:
+(no annotations). Run from the repository root with a clone of the charm's repository:
 
-    python3 tests/functional/cos_collector/extract.py /path/to/postgresql-operator
+    python3 tests/functional/cos_collector/extract.py postgresql /path/to/postgresql-operator
+    python3 tests/functional/cos_collector/extract.py mysql /path/to/mysql-operator
 
 It records the commit it read (git rev-parse HEAD of that clone).
 """
@@ -19,18 +20,32 @@ from pathlib import Path
 
 import yaml
 
-REPO = "canonical/postgresql-operator"
-DASHBOARDS = [
-    "src/grafana_dashboards/postgresql-metrics.json",
-    "src/grafana_dashboards/postgresql-patroni-metrics.json",
-    "src/grafana_dashboards/postgresql-pgbackrest-metrics.json",
-]
-RULES = [
-    "src/prometheus_alert_rules/postgresql_rules.yaml",
-    "src/prometheus_alert_rules/patroni_rules.yaml",
-    "src/prometheus_alert_rules/pgbackrest_rules.yaml",
-    "src/prometheus_alert_rules/pgbouncer_rules.yaml",
-]
+# Per charm: its repository, the dashboards its COSAgentProvider sends (the default
+# ./src/grafana_dashboards) and the rule files of its metrics_rules_dir.
+CHARMS = {
+    "postgresql": {
+        "repository": "canonical/postgresql-operator",
+        "dashboards": [
+            "src/grafana_dashboards/postgresql-metrics.json",
+            "src/grafana_dashboards/postgresql-patroni-metrics.json",
+            "src/grafana_dashboards/postgresql-pgbackrest-metrics.json",
+        ],
+        "rules": [
+            "src/prometheus_alert_rules/postgresql_rules.yaml",
+            "src/prometheus_alert_rules/patroni_rules.yaml",
+            "src/prometheus_alert_rules/pgbackrest_rules.yaml",
+            "src/prometheus_alert_rules/pgbouncer_rules.yaml",
+        ],
+    },
+    "mysql": {
+        "repository": "canonical/mysql-operator",
+        "dashboards": ["src/grafana_dashboards/mysql-metrics.json"],
+        "rules": [
+            "src/alert_rules/prometheus/general_rules.yaml",
+            "src/alert_rules/prometheus/replication_rules.yaml",
+        ],
+    },
+}
 VARIABLE_KEYS = ("name", "type", "query", "regex", "includeAll", "multi", "allValue")
 
 
@@ -70,18 +85,23 @@ def rule_facts(path: Path) -> dict:
     }
 
 
-def main(clone: Path) -> None:
+def main(charm: str, clone: Path) -> None:
+    spec = CHARMS[charm]
     commit = subprocess.run(
         ["git", "-C", str(clone), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     facts = {
-        "source": {"repository": REPO, "commit": commit, "extracted_by": Path(__file__).name},
-        "dashboards": {p: dashboard_facts(clone / p) for p in DASHBOARDS},
-        "rules": {p: rule_facts(clone / p) for p in RULES},
+        "source": {
+            "repository": spec["repository"],
+            "commit": commit,
+            "extracted_by": Path(__file__).name,
+        },
+        "dashboards": {p: dashboard_facts(clone / p) for p in spec["dashboards"]},
+        "rules": {p: rule_facts(clone / p) for p in spec["rules"]},
     }
-    out = Path(__file__).with_name("postgresql_operator.json")
+    out = Path(__file__).with_name(f"{charm}_operator.json")
     out.write_text(json.dumps(facts, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(sys.argv[1], Path(sys.argv[2]))
