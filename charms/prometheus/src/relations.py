@@ -19,6 +19,10 @@ from prometheus import config_file, jobs, rules, topology
 
 logger = logging.getLogger(__name__)
 
+# Where rules come from: (state key, application, app data, the topology they are scoped to,
+# how warnings name the source).
+_RuleSource = tuple[str, str, Mapping[str, str], topology.Topology, str]
+
 
 class RuleFiles(NamedTuple):
     """One rules file per metrics-endpoint application that sent valid rules."""
@@ -81,20 +85,21 @@ def rule_files(
     counts: dict[str, int] = {}
     left_out = 0
     now_scoped: dict[str, dict[str, Any]] = {}
-    sources: list[tuple[str, str, Mapping[str, str], topology.Topology]] = []
+    sources: list[_RuleSource] = []
     for relation in model.relations["metrics-endpoint"]:
         if relation.app is None:
             continue
         app_data = relation.data[relation.app]
         sender = topology.cos_topology(app_data, juju_topology(model, relation.app.name))
-        sources.append((str(relation.id), relation.app.name, app_data, sender))
+        where = f"metrics-endpoint: {relation.app.name}"
+        sources.append((str(relation.id), relation.app.name, app_data, sender, where))
     sources += _remote_write_sources(model, senders)
-    for key, application, app_data, sender in sources:
+    for key, application, app_data, sender, where in sources:
         source = json.dumps([app_data.get("alert_rules", ""), list(sender)])
         digest = hashlib.sha256(source.encode()).hexdigest()
         made = dict(scoped.get(key, {}))
         if made.get("digest") != digest:
-            found = rules.cos_rules(app_data, sender)
+            found = rules.cos_rules(app_data, sender, where)
             text = config_file.render_rules({"groups": found.groups}) if found.rule_count else ""
             made = {
                 "digest": digest,
@@ -122,7 +127,7 @@ def rule_files(
 
 def _remote_write_sources(
     model: ops.Model, senders: Sequence[remote_write.RuleSender]
-) -> list[tuple[str, str, Mapping[str, str], topology.Topology]]:
+) -> list[_RuleSource]:
     """Split each remote-write sender's rules by the application they declare they are for.
 
     An aggregator (the opentelemetry-collector) forwards its principals' rules in one databag,
@@ -131,7 +136,7 @@ def _remote_write_sources(
     the sender's own when none does: a declared topology is trusted as scrape_metadata is on
     metrics-endpoint (a sender can push series with any labels anyway).
     """
-    sources: list[tuple[str, str, Mapping[str, str], topology.Topology]] = []
+    sources: list[_RuleSource] = []
     for sender in senders:
         fallback = _from_rules(sender.topology) or juju_topology(model, sender.application)
         by_owner: dict[topology.Topology, list[Any]] = {}
@@ -141,7 +146,8 @@ def _remote_write_sources(
         for owner, groups in by_owner.items():
             app_data = {"alert_rules": json.dumps({"groups": groups})}
             key = f"rw{sender.relation_id}/{owner.identifier}"
-            sources.append((key, sender.application, app_data, owner))
+            where = f"receive-remote-write: {sender.application} (rules for {owner.application})"
+            sources.append((key, sender.application, app_data, owner, where))
     return sources
 
 

@@ -42,7 +42,7 @@ state = testing.State(model=MODEL, leader=True, relations=[rel])
 # The hook that settles the unit, with rules made without the parser (the one under test must
 # not make them again, so it never gets to use them).
 made = rules.Rules([{"name": "g", "rules": [{"alert": "A", "expr": "up == 0"}]}])
-real, relations.rules.cos_rules = relations.rules.cos_rules, lambda app_data, topology: made
+real, relations.rules.cos_rules = relations.rules.cos_rules, lambda *args: made
 with fake.patched():
     settled = ctx.run(ctx.on.config_changed(), state)
 relations.rules.cos_rules = real

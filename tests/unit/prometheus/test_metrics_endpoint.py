@@ -880,9 +880,9 @@ def scoping(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real = relations.rules.cos_rules
 
-    def spy(app_data, topology):
+    def spy(app_data, topology, source=""):
         calls.append(topology.application)
-        return real(app_data, topology)
+        return real(app_data, topology, source)
 
     monkeypatch.setattr(relations.rules, "cos_rules", spy)
     return calls

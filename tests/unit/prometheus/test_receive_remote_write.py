@@ -210,6 +210,27 @@ def test_unreadable_forwarded_rules_are_ignored_and_the_receiver_still_serves(
     assert out.unit_status == testing.ActiveStatus("serving 1 scrape job on :9090")
 
 
+def test_a_refused_forwarded_rule_is_logged_under_the_endpoint_and_sender(ctx, fake, caplog):
+    labels = {"juju_model": "lab", "juju_model_uuid": UUID, "juju_application": "mysql"}
+    group = {
+        "name": "lab_2f5e6d0a_mysql_general_rules",
+        "rules": [
+            {"alert": "MySQLDown", "expr": "mysql_up == 0", "labels": labels},
+            {"record": "not a metric name", "expr": "mysql_up", "labels": labels},
+        ],
+    }
+    rel = sender(alert_rules=json.dumps({"groups": [group]}))
+
+    with caplog.at_level(logging.WARNING):
+        ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state(rel))
+
+    [rule] = rules_files(fake)["juju_lab_2f5e6d0a_mysql.rules"][0]["rules"]
+    assert rule["alert"] == "MySQLDown"
+    # An operator looks for this relation, not for a metrics-endpoint one with mysql.
+    [warning] = [m for m in caplog.messages if "skipping a rule" in m]
+    assert warning.startswith("receive-remote-write: otelcol (rules for mysql): skipping a rule")
+
+
 def test_the_rules_of_a_departed_sender_go_with_it(ctx, fake, settled):
     rel = sender(alert_rules=OTELCOL_RULES)
     settled(state(rel))

@@ -37,8 +37,13 @@ class Rules(NamedTuple):
         return sum(len(group["rules"]) for group in self.groups)
 
 
-def cos_rules(app_data: Mapping[str, str], topology: Topology) -> Rules:
-    """Return the validated rule groups of one COS relation, scoped to its topology."""
+def cos_rules(app_data: Mapping[str, str], topology: Topology, source: str = "") -> Rules:
+    """Return the validated rule groups of one COS relation, scoped to its topology.
+
+    `source` begins each warning (the endpoint and the sending application); by default
+    `metrics-endpoint: <topology's application>`.
+    """
+    source = source or f"metrics-endpoint: {topology.application}"
     raw = app_data.get("alert_rules")
     if not raw:
         return Rules([])
@@ -50,26 +55,20 @@ def cos_rules(app_data: Mapping[str, str], topology: Topology) -> Rules:
         if not isinstance(groups, list):
             raise checks.InvalidError("groups is not a list")
     except (ValueError, KeyError, TypeError) as e:
-        logger.warning(
-            "metrics-endpoint: %s: alert_rules ignored: %s", topology.application, checks.reason(e)
-        )
+        logger.warning("%s: alert_rules ignored: %s", source, checks.reason(e))
         return Rules([])
     clean: list[dict[str, Any]] = []
     names: set[str] = set()
     left_out = 0
     for group in groups:
         try:
-            checked, skipped = _rule_group(group, topology)
+            checked, skipped = _rule_group(group, topology, source)
             if checked["name"] in names:
                 raise checks.InvalidError(
                     f"group name {checks.show(checked['name'])} is used twice"
                 )
         except (checks.InvalidError, TypeError, AttributeError) as e:
-            logger.warning(
-                "metrics-endpoint: %s: skipping rule group: %s",
-                topology.application,
-                checks.reason(e),
-            )
+            logger.warning("%s: skipping rule group: %s", source, checks.reason(e))
             rules = group.get("rules") if isinstance(group, dict) else None
             left_out += len(rules) if isinstance(rules, list) else 0
             continue
@@ -79,7 +78,7 @@ def cos_rules(app_data: Mapping[str, str], topology: Topology) -> Rules:
     return Rules(clean, left_out)
 
 
-def _rule_group(group: object, topology: Topology) -> tuple[dict[str, Any], int]:
+def _rule_group(group: object, topology: Topology, source: str) -> tuple[dict[str, Any], int]:
     """Validate one rule group; return it and how many of its rules were left out.
 
     Malformed rules, and rules whose expression cannot be scoped, are skipped with a warning.
@@ -96,18 +95,18 @@ def _rule_group(group: object, topology: Topology) -> tuple[dict[str, Any], int]
     clean["rules"] = []
     for rule in rules:
         try:
-            clean["rules"].append(_rule(rule, topology))
+            clean["rules"].append(_rule(rule, topology, source))
         except (checks.InvalidError, TypeError, AttributeError) as e:
             logger.warning(
-                "metrics-endpoint: %s: skipping a rule in %s: %s",
-                topology.application,
+                "%s: skipping a rule in %s: %s",
+                source,
                 checks.show(clean["name"]),
                 checks.reason(e),
             )
     return clean, len(rules) - len(clean["rules"])
 
 
-def _rule(rule: object, topology: Topology) -> dict[str, Any]:
+def _rule(rule: object, topology: Topology, source: str) -> dict[str, Any]:
     """Validate one alerting or recording rule, scope its expression, label it with the topology.
 
     COS charms label their rules with juju_model, juju_model_uuid, juju_application and
@@ -141,11 +140,7 @@ def _rule(rule: object, topology: Topology) -> dict[str, Any]:
         str(key) for key in labels if str(key).startswith("juju_") and key not in _TOPOLOGY_LABELS
     )
     if dropped:
-        logger.warning(
-            "metrics-endpoint: %s: ignoring labels %s on a rule",
-            topology.application,
-            checks.show(dropped),
-        )
+        logger.warning("%s: ignoring labels %s on a rule", source, checks.show(dropped))
     own = {key: value for key, value in labels.items() if not str(key).startswith("juju_")}
     clean["labels"] = {**checks.labels(own), **topology.rule_labels()}
     if "annotations" in rule:
