@@ -609,12 +609,16 @@ def leftover_mounts() -> list[str]:
 def _children(pid: int) -> list[int]:
     """Return the PIDs whose parent is `pid`."""
     children = []
-    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+    # Not Path.glob("[0-9]*/stat"): it stats each match, and a process that exits meanwhile
+    # makes that raise ProcessLookupError (ESRCH) from inside glob, where nothing catches it.
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         with contextlib.suppress(OSError):
             # The command name is in parentheses and may hold spaces: split after it.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = pathlib.Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) == pid:
-                children.append(int(stat.parent.name))
+                children.append(int(name))
     return sorted(children)
 
 
