@@ -192,8 +192,14 @@ def pg_exporter(run_process: Any) -> Iterator[int]:
             next(cluster, None)
 
 
+def _mariadb_sql(socket_path: pathlib.Path, sql: str) -> subprocess.CompletedProcess[bytes]:
+    """Run `sql` as MariaDB's root over its socket (socket authentication: this OS user)."""
+    client = ["mariadb", "--no-defaults", f"--socket={socket_path}", "-u", "root", "-e", sql]
+    return subprocess.run(client, capture_output=True)
+
+
 @contextlib.contextmanager
-def _mariadb(base: pathlib.Path) -> Iterator[pathlib.Path]:
+def _mariadb(base: pathlib.Path, wait_for: Any) -> Iterator[pathlib.Path]:
     """A throwaway MariaDB on a unix socket only; yield the socket's path."""
     data, socket_path = base / "data", base / "mysqld.sock"
     as_root = ["--user=root"] if os.geteuid() == 0 else []  # mariadbd refuses root otherwise
@@ -209,13 +215,13 @@ def _mariadb(base: pathlib.Path) -> Iterator[pathlib.Path]:
          "--skip-networking", f"--pid-file={base / 'mariadb.pid'}", f"--log-error={log}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    client = ["mariadb", "--no-defaults", f"--socket={socket_path}", "-u", "root"]
+
+    def ready() -> bool:
+        assert server.poll() is None, log.read_text() if log.exists() else "mariadbd exited"
+        return _mariadb_sql(socket_path, "SELECT 1").returncode == 0
+
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode:
-            assert server.poll() is None, log.read_text() if log.exists() else "mariadbd exited"
-            assert time.monotonic() < deadline, "MariaDB did not answer within 30 s"
-            time.sleep(0.2)
+        wait_for(ready, timeout=30, what="MariaDB to answer on its socket")
         yield socket_path
     finally:
         server.terminate()
@@ -223,20 +229,19 @@ def _mariadb(base: pathlib.Path) -> Iterator[pathlib.Path]:
 
 
 @pytest.fixture(scope="module")
-def mysql_exporter(run_process: Any) -> Iterator[int]:
+def mysql_exporter(run_process: Any, wait_for: Any) -> Iterator[int]:
     """A real MariaDB and Debian's mysqld_exporter with the MySQL charm's snap's flags."""
     with tempfile.TemporaryDirectory(prefix="collector-mysql-") as directory:
         base = pathlib.Path(directory)
-        with _mariadb(base) as socket_path:
+        with _mariadb(base, wait_for) as socket_path:
             # The exporter's documented grants; the MySQL charm's monitoring user has them
             # through its charmed_stats role, capped at 3 connections as there.
-            subprocess.run(
-                ["mariadb", "--no-defaults", f"--socket={socket_path}", "-u", "root", "-e",
-                 "CREATE USER 'exporter'@'localhost' IDENTIFIED BY 'exporter-test'"
-                 " WITH MAX_USER_CONNECTIONS 3;"
-                 " GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'localhost';"],
-                check=True, capture_output=True,
-            )  # fmt: skip
+            _mariadb_sql(
+                socket_path,
+                "CREATE USER 'exporter'@'localhost' IDENTIFIED BY 'exporter-test'"
+                " WITH MAX_USER_CONNECTIONS 3;"
+                " GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'localhost';",
+            ).check_returncode()
             port = loopback.free_port()
             # snap/local/start-mysqld-exporter.sh: the same DSN form and these collectors off.
             snap_flags = [
